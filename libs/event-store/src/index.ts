@@ -1,0 +1,5 @@
+export * from './types.js';
+export * from './errors.js';
+export * from './position.js';
+export * from './postgres/postgres-event-store.js';
+export * from './postgres/schema.js';

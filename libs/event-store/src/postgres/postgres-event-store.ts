@@ -1,0 +1,296 @@
+import type pg from 'pg';
+import { EventStoreUnavailableError, IdempotencyConflictError, WrongExpectedVersionError } from '../errors.js';
+import { comparePositions, START } from '../position.js';
+import type {
+  AllSubscription,
+  AppendOptions,
+  AppendResult,
+  EventFilter,
+  EventStore,
+  NewEvent,
+  Position,
+  ReadAllOptions,
+  ReadStreamOptions,
+  RecordedEvent,
+  SubscribeToAllOptions,
+} from '../types.js';
+import { EventNotifier } from './notifier.js';
+
+interface EventRow {
+  tx: string;
+  pos: string;
+  event_id: string;
+  stream_id: string;
+  revision: string;
+  type: string;
+  data: unknown;
+  metadata: RecordedEvent['metadata'];
+  created_at: Date;
+}
+
+const COLUMNS = `transaction_id::text AS tx, global_position AS pos, event_id, stream_id, revision, type, data, metadata, created_at`;
+const VISIBLE_BELOW = `pg_snapshot_xmin(pg_current_snapshot())`;
+
+function toEvent(row: EventRow): RecordedEvent {
+  return {
+    id: row.event_id,
+    type: row.type,
+    data: row.data,
+    metadata: row.metadata,
+    streamId: row.stream_id,
+    revision: BigInt(row.revision),
+    position: { commit: BigInt(row.tx), prepare: BigInt(row.pos) },
+    createdAt: row.created_at,
+  };
+}
+
+/** Builds `AND (...)` for a filter, appending its parameters to params. */
+function filterSql(filter: EventFilter | undefined, params: unknown[]): string {
+  if (!filter) return '';
+  const parts: string[] = [];
+  if (filter.eventTypes?.length) {
+    params.push(filter.eventTypes);
+    parts.push(`type = ANY($${params.length}::text[])`);
+  }
+  for (const prefix of filter.eventTypePrefixes ?? []) {
+    params.push(prefix);
+    parts.push(`starts_with(type, $${params.length})`);
+  }
+  for (const prefix of filter.streamPrefixes ?? []) {
+    params.push(prefix);
+    parts.push(`starts_with(stream_id, $${params.length})`);
+  }
+  return parts.length ? ` AND (${parts.join(' OR ')})` : '';
+}
+
+function afterPosition(from: Position | 'start' | undefined): Position {
+  return !from || from === 'start' ? START : from;
+}
+
+function isConnectionError(error: unknown): boolean {
+  const code = (error as { code?: string }).code;
+  return !code || /^(08|57P0|53)/.test(code) || code === 'ECONNREFUSED' || code === 'ECONNRESET';
+}
+
+export interface PostgresEventStoreOptions {
+  /** Used for the LISTEN connection (a pool client cannot be held for it). */
+  connectionString: string;
+  /** Fallback poll interval when no notification arrives. */
+  pollIntervalMs?: number;
+}
+
+export class PostgresEventStore implements EventStore {
+  readonly kind = 'postgres' as const;
+  private readonly notifier: EventNotifier;
+  private readonly subscriptions = new Set<AllSubscription>();
+  private readonly pollIntervalMs: number;
+  private started: Promise<void> | null = null;
+
+  constructor(private readonly pool: pg.Pool, options: PostgresEventStoreOptions) {
+    this.notifier = new EventNotifier(pool, options.connectionString);
+    this.pollIntervalMs = options.pollIntervalMs ?? 1000;
+  }
+
+  async appendToStream(streamId: string, events: readonly NewEvent[], options: AppendOptions = {}): Promise<AppendResult> {
+    if (events.length === 0) throw new Error('appendToStream needs at least one event');
+    const expected = options.expectedRevision ?? 'any';
+    const mode = typeof expected === 'bigint' ? 'exact' : expected;
+    const payload = JSON.stringify(events.map((e) => ({ id: e.id, type: e.type, data: e.data ?? null, metadata: e.metadata })));
+    let row: { status: string; revision: string; tx: string | null; pos: string | null };
+    try {
+      const result = await this.pool.query('SELECT * FROM es_append($1, $2, $3, $4::jsonb)', [
+        streamId,
+        mode,
+        typeof expected === 'bigint' ? expected.toString() : null,
+        payload,
+      ]);
+      row = result.rows[0];
+    } catch (error) {
+      if ((error as { code?: string }).code === '23505') {
+        // The event id exists in another stream (unique violation inside the insert).
+        throw new IdempotencyConflictError(streamId, events[0].id);
+      }
+      if (isConnectionError(error)) throw new EventStoreUnavailableError('postgres event store unavailable', error);
+      throw error;
+    }
+    if (row.status === 'wrong_expected') {
+      const actual = BigInt(row.revision);
+      throw new WrongExpectedVersionError(streamId, expected, actual < 0n ? 'no_stream' : actual);
+    }
+    if (row.status === 'id_conflict') throw new IdempotencyConflictError(streamId, events[0].id);
+    if (row.status === 'ok') this.notifier.published();
+    return {
+      nextExpectedRevision: BigInt(row.revision),
+      position: { commit: BigInt(row.tx!), prepare: BigInt(row.pos!) },
+    };
+  }
+
+  async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
+    const backwards = options.direction === 'backwards';
+    const params: unknown[] = [streamId];
+    let where = 'stream_id = $1';
+    const from = options.fromRevision;
+    if (typeof from === 'bigint') {
+      params.push(from.toString());
+      where += backwards ? ` AND revision <= $2` : ` AND revision >= $2`;
+    }
+    params.push(options.maxCount ?? 1_000_000_000);
+    const { rows } = await this.pool.query<EventRow>(
+      `SELECT ${COLUMNS} FROM es_events WHERE ${where} ORDER BY revision ${backwards ? 'DESC' : 'ASC'} LIMIT $${params.length}`,
+      params,
+    );
+    return rows.map(toEvent);
+  }
+
+  async readAll(options: ReadAllOptions = {}): Promise<RecordedEvent[]> {
+    const from = afterPosition(options.fromPosition);
+    const params: unknown[] = [from.commit < 0n ? '0' : from.commit.toString(), from.prepare.toString()];
+    const filter = filterSql(options.filter, params);
+    params.push(options.maxCount ?? 4096);
+    const { rows } = await this.pool.query<EventRow>(
+      `SELECT ${COLUMNS} FROM es_events
+       WHERE (transaction_id, global_position) > ($1::text::xid8, $2::bigint) AND transaction_id < ${VISIBLE_BELOW}${filter}
+       ORDER BY transaction_id, global_position LIMIT $${params.length}`,
+      params,
+    );
+    return rows.map(toEvent);
+  }
+
+  async headPosition(): Promise<Position | null> {
+    const { rows } = await this.pool.query<{ tx: string; pos: string }>(
+      `SELECT transaction_id::text AS tx, global_position AS pos FROM es_events
+       WHERE transaction_id < ${VISIBLE_BELOW} ORDER BY transaction_id DESC, global_position DESC LIMIT 1`,
+    );
+    return rows[0] ? { commit: BigInt(rows[0].tx), prepare: BigInt(rows[0].pos) } : null;
+  }
+
+  /**
+   * One statement, one snapshot: the next events after `from`, the last visible event of any type
+   * (how far a filtered reader has really scanned), and whether committed events wait behind an
+   * older running transaction (then the caller polls again soon instead of waiting for a NOTIFY).
+   */
+  private async readPage(from: Position, filter: EventFilter | undefined, limit: number) {
+    const params: unknown[] = [from.commit < 0n ? '0' : from.commit.toString(), from.prepare.toString()];
+    const where = filterSql(filter, params);
+    params.push(limit);
+    const { rows } = await this.pool.query<EventRow & { kind: string }>(
+      `WITH h AS MATERIALIZED (SELECT ${VISIBLE_BELOW} AS xmin)
+       (SELECT 'e' AS kind, ${COLUMNS} FROM es_events, h
+         WHERE (transaction_id, global_position) > ($1::text::xid8, $2::bigint) AND transaction_id < h.xmin${where}
+         ORDER BY transaction_id, global_position LIMIT $${params.length})
+       UNION ALL
+       (SELECT 'h', transaction_id::text, global_position, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM es_events, h
+         WHERE transaction_id < h.xmin ORDER BY transaction_id DESC, global_position DESC LIMIT 1)
+       UNION ALL
+       (SELECT 'p', transaction_id::text, global_position, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM es_events, h
+         WHERE transaction_id >= h.xmin LIMIT 1)`,
+      params,
+    );
+    const events: RecordedEvent[] = [];
+    let head: Position | null = null;
+    let pending = false;
+    for (const row of rows) {
+      if (row.kind === 'e') events.push(toEvent(row));
+      else if (row.kind === 'h') head = { commit: BigInt(row.tx), prepare: BigInt(row.pos) };
+      else pending = true;
+    }
+    return { events, head, pending };
+  }
+
+  subscribeToAll(options: SubscribeToAllOptions): AllSubscription {
+    const maxBatch = options.maxBatchSize ?? 500;
+    let closed = false;
+    let wakeUp: { promise: Promise<void>; cancel(): void } | null = null;
+    let running: Promise<void> = Promise.resolve();
+
+    const loop = async (): Promise<void> => {
+      await this.ensureStarted();
+      let position: Position;
+      if (options.fromPosition === 'end') position = (await this.headPosition()) ?? START;
+      else position = afterPosition(options.fromPosition);
+      let pendingDelay = 1;
+      let failures = 0;
+      while (!closed) {
+        // Register for a wake-up before reading, so an append between the read and the wait is not missed.
+        const wait = this.notifier.wait(this.pollIntervalMs);
+        wakeUp = wait;
+        let page: Awaited<ReturnType<PostgresEventStore['readPage']>>;
+        try {
+          page = await this.readPage(position, options.filter, maxBatch);
+          failures = 0;
+        } catch (error) {
+          wait.cancel();
+          if (closed) break;
+          if (!isConnectionError(error) || ++failures > 30) throw error;
+          await new Promise((r) => setTimeout(r, Math.min(100 * failures, 2000)));
+          continue;
+        }
+        const full = page.events.length === maxBatch;
+        let checkpoint = page.events.length ? page.events[page.events.length - 1].position : position;
+        if (!full && page.head && comparePositions(page.head, checkpoint) > 0) checkpoint = page.head;
+        if (page.events.length || comparePositions(checkpoint, position) > 0) {
+          wait.cancel();
+          if (closed) break;
+          running = options.onBatch({ events: page.events, checkpoint, caughtUp: !full });
+          await running;
+          position = checkpoint;
+          continue;
+        }
+        if (page.pending) {
+          // Committed events wait behind an older transaction that may never NOTIFY.
+          wait.cancel();
+          await new Promise((r) => setTimeout(r, pendingDelay));
+          pendingDelay = Math.min(pendingDelay * 2, 50);
+          continue;
+        }
+        pendingDelay = 1;
+        await wait.promise;
+      }
+    };
+
+    let resolveDone!: () => void;
+    let rejectDone!: (e: Error) => void;
+    const done = new Promise<void>((resolve, reject) => {
+      resolveDone = resolve;
+      rejectDone = reject;
+    });
+    done.catch(() => undefined);
+    const subscription: AllSubscription = {
+      done,
+      close: async () => {
+        closed = true;
+        wakeUp?.cancel();
+        await running.catch(() => undefined);
+        await done.catch(() => undefined);
+      },
+    };
+    this.subscriptions.add(subscription);
+    loop().then(
+      () => {
+        this.subscriptions.delete(subscription);
+        resolveDone();
+      },
+      (error: Error) => {
+        this.subscriptions.delete(subscription);
+        closed = true;
+        options.onError?.(error);
+        rejectDone(error);
+      },
+    );
+    return subscription;
+  }
+
+  private ensureStarted(): Promise<void> {
+    this.started ??= this.notifier.start();
+    return this.started;
+  }
+
+  async ping(): Promise<void> {
+    await this.pool.query('SELECT 1 FROM es_streams LIMIT 1');
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.subscriptions].map((s) => s.close()));
+    await this.notifier.close();
+  }
+}

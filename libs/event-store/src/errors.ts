@@ -35,7 +35,7 @@ export class StreamDeletedError extends EventStoreError {
 /** The store could not be reached or refused the request for now (not leader, unavailable). */
 export class EventStoreUnavailableError extends EventStoreError {
   override readonly code = 'EVENT_STORE_UNAVAILABLE';
-  constructor(message: string, readonly cause?: unknown) {
+  constructor(message: string, override readonly cause?: unknown) {
     super(message);
   }
 }

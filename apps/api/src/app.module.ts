@@ -1,0 +1,38 @@
+import { AuthModule, tokenProjection } from '@app/auth';
+import type { EnvConfig } from '@app/config';
+import { keyValueProjection, KeyValueModule } from '@app/key-value';
+import { PlatformModule, type PlatformOptions } from '@app/platform';
+import { type DynamicModule, Module } from '@nestjs/common';
+import { TerminusModule } from '@nestjs/terminus';
+import { HealthController } from './health.controller.js';
+
+export const API_PROJECTIONS = [tokenProjection, keyValueProjection];
+
+export interface ApiModuleOptions {
+  config: EnvConfig;
+  databaseUrl: string;
+  eventStoreFactory?: PlatformOptions['eventStoreFactory'];
+}
+
+@Module({})
+export class ApiModule {
+  static forRoot(options: ApiModuleOptions): DynamicModule {
+    return {
+      module: ApiModule,
+      imports: [
+        PlatformModule.forRoot({
+          config: options.config,
+          databaseUrl: options.databaseUrl,
+          projections: API_PROJECTIONS,
+          runProjections: true,
+          applicationName: 'opsledger-api',
+          eventStoreFactory: options.eventStoreFactory,
+        }),
+        TerminusModule.forRoot({ logger: false }),
+        AuthModule,
+        KeyValueModule,
+      ],
+      controllers: [HealthController],
+    };
+  }
+}

@@ -1,0 +1,3 @@
+export * from './kv.decider.js';
+export * from './kv.projection.js';
+export * from './key-value.module.js';

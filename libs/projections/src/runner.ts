@@ -1,0 +1,225 @@
+import { type Pool, type PoolClient, withTransaction } from '@app/database';
+import { comparePositions, type AllSubscription, type EventStore, type Position, type SubscriptionBatch } from '@app/event-store';
+import pg from 'pg';
+import { readCheckpoint, resetCheckpoint, writeCheckpoint } from './checkpoints.js';
+import { PROJECTIONS_CHANNEL, ProjectionPositions } from './positions.js';
+import type { Projection } from './projection.js';
+
+export interface RunnerLogger {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+/** Another runner (or a rebuild) moved the checkpoint: this batch must not be applied. */
+class CheckpointMovedError extends Error {}
+
+function lockKey(name: string): string {
+  return `opsledger:projection:${name}`;
+}
+
+interface Running {
+  projection: Projection;
+  subscription: AllSubscription | null;
+  leader: boolean;
+  restartTimer: NodeJS.Timeout | null;
+  failures: number;
+}
+
+/**
+ * Runs each projection on exactly one process at a time (a session advisory lock per projection),
+ * applying each batch and its checkpoint in one transaction, so a crash never applies an event twice
+ * or skips one. Other processes stand by and take over when the holder's connection goes away.
+ */
+export class ProjectionRunner {
+  private readonly running = new Map<string, Running>();
+  private lockClient: pg.Client | null = null;
+  private electionTimer: NodeJS.Timeout | null = null;
+  private notifyPending = new Map<string, Position>();
+  private notifying = false;
+  private stopped = false;
+
+  constructor(
+    private readonly pool: Pool,
+    private readonly store: EventStore,
+    private readonly projections: readonly Projection[],
+    private readonly positions: ProjectionPositions,
+    private readonly connectionString: string,
+    private readonly logger: RunnerLogger,
+    private readonly options: { electionIntervalMs?: number; maxBatchSize?: number } = {},
+  ) {
+    for (const projection of projections) {
+      this.running.set(projection.name, { projection, subscription: null, leader: false, restartTimer: null, failures: 0 });
+    }
+  }
+
+  names(): string[] {
+    return this.projections.map((p) => p.name);
+  }
+
+  /** Projections whose read models an event of this type changes. */
+  namesFor(eventTypes: readonly string[]): string[] {
+    return this.projections.filter((p) => p.eventTypes.some((t) => eventTypes.includes(t))).map((p) => p.name);
+  }
+
+  async start(): Promise<void> {
+    this.stopped = false;
+    await this.elect();
+    this.electionTimer = setInterval(() => void this.elect(), this.options.electionIntervalMs ?? 2000);
+    this.electionTimer.unref();
+  }
+
+  private async connectLockClient(): Promise<pg.Client | null> {
+    if (this.lockClient) return this.lockClient;
+    const client = new pg.Client({ connectionString: this.connectionString, application_name: 'opsledger-projection-locks' });
+    const lost = () => {
+      if (this.lockClient !== client) return;
+      this.lockClient = null;
+      // Losing the session loses the locks: stop everything this process was leading.
+      for (const r of this.running.values()) void this.demote(r);
+    };
+    client.on('error', lost);
+    client.on('end', lost);
+    try {
+      await client.connect();
+    } catch (error) {
+      this.logger.warn({ err: error }, 'projection lock connection failed');
+      return null;
+    }
+    this.lockClient = client;
+    return client;
+  }
+
+  private async elect(): Promise<void> {
+    if (this.stopped) return;
+    const client = await this.connectLockClient();
+    if (!client) return;
+    for (const r of this.running.values()) {
+      if (r.leader) continue;
+      try {
+        const { rows } = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS ok', [lockKey(r.projection.name)]);
+        if (rows[0].ok && !this.stopped) {
+          r.leader = true;
+          await this.subscribe(r);
+        }
+      } catch (error) {
+        this.logger.warn({ err: error, projection: r.projection.name }, 'projection election failed');
+      }
+    }
+  }
+
+  private async subscribe(r: Running): Promise<void> {
+    const name = r.projection.name;
+    let checkpoint = await readCheckpoint(this.pool, name);
+    this.positions.update(name, checkpoint, true);
+    r.subscription = this.store.subscribeToAll({
+      fromPosition: checkpoint.commit < 0n ? 'start' : checkpoint,
+      filter: { eventTypes: r.projection.eventTypes },
+      maxBatchSize: this.options.maxBatchSize ?? 1000,
+      onBatch: async (batch) => {
+        await this.applyBatch(r.projection, checkpoint, batch);
+        checkpoint = batch.checkpoint;
+        r.failures = 0;
+      },
+      onError: (error) => {
+        r.subscription = null;
+        if (this.stopped || !r.leader) return;
+        const moved = error instanceof CheckpointMovedError;
+        r.failures = moved ? 0 : r.failures + 1;
+        if (!moved) this.logger.error({ err: error, projection: name }, 'projection failed; restarting from its checkpoint');
+        const delay = moved ? 10 : Math.min(100 * 2 ** r.failures, 10_000);
+        r.restartTimer = setTimeout(() => {
+          r.restartTimer = null;
+          if (r.leader && !this.stopped) void this.subscribe(r).catch((e) => this.logger.error({ err: e }, 'projection restart failed'));
+        }, delay);
+      },
+    });
+  }
+
+  private async applyBatch(projection: Projection, previous: Position, batch: SubscriptionBatch): Promise<void> {
+    await withTransaction(this.pool, async (client: PoolClient) => {
+      const current = await client.query<{ c: string; p: string }>(
+        'SELECT position_commit AS c, position_prepare AS p FROM projection_checkpoints WHERE name = $1 FOR UPDATE',
+        [projection.name],
+      );
+      const stored = current.rows[0] ? { commit: BigInt(current.rows[0].c), prepare: BigInt(current.rows[0].p) } : null;
+      if (stored && comparePositions(stored, previous) !== 0) throw new CheckpointMovedError(`${projection.name} checkpoint moved`);
+      if (batch.events.length) await projection.apply(client, batch.events);
+      await writeCheckpoint(client, projection.name, batch.checkpoint, batch.events.length);
+    });
+    this.positions.update(projection.name, batch.checkpoint);
+    this.publish(projection.name, batch.checkpoint);
+    if (batch.events.length) projection.afterCommit?.(batch.events);
+  }
+
+  /** Tells other processes' waiters (coalesced: one NOTIFY in flight, latest position per projection). */
+  private publish(name: string, position: Position): void {
+    this.notifyPending.set(name, position);
+    if (this.notifying) return;
+    this.notifying = true;
+    void (async () => {
+      while (this.notifyPending.size) {
+        const batch = [...this.notifyPending];
+        this.notifyPending.clear();
+        try {
+          await this.pool.query(
+            `SELECT pg_notify('${PROJECTIONS_CHANNEL}', p) FROM unnest($1::text[]) AS p`,
+            [batch.map(([n, pos]) => ProjectionPositions.payload(n, pos))],
+          );
+        } catch {
+          // Waiters elsewhere time out or catch up on their next refresh.
+        }
+      }
+      this.notifying = false;
+    })();
+  }
+
+  private async demote(r: Running): Promise<void> {
+    r.leader = false;
+    if (r.restartTimer) clearTimeout(r.restartTimer);
+    r.restartTimer = null;
+    const sub = r.subscription;
+    r.subscription = null;
+    await sub?.close();
+  }
+
+  /**
+   * Empties a projection's tables and moves its checkpoint back to the start in one transaction;
+   * whichever process leads it then rebuilds it (its next batch sees the moved checkpoint and restarts).
+   */
+  async reset(name: string): Promise<void> {
+    const r = this.running.get(name);
+    if (!r) throw new Error(`unknown projection ${name}`);
+    await withTransaction(this.pool, async (client) => {
+      await client.query('SELECT 1 FROM projection_checkpoints WHERE name = $1 FOR UPDATE', [name]);
+      await r.projection.reset(client);
+      await resetCheckpoint(client, name);
+    });
+    this.positions.update(name, { commit: -1n, prepare: -1n }, true);
+    this.publish(name, { commit: -1n, prepare: -1n });
+    if (r.leader && r.subscription) {
+      // Restart at once rather than waiting for the next event to reveal the moved checkpoint.
+      const sub = r.subscription;
+      r.subscription = null;
+      await sub.close();
+      await this.subscribe(r);
+    }
+  }
+
+  isLeader(name: string): boolean {
+    return this.running.get(name)?.leader ?? false;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.electionTimer) clearInterval(this.electionTimer);
+    await Promise.all([...this.running.values()].map((r) => this.demote(r)));
+    const client = this.lockClient;
+    this.lockClient = null;
+    if (client) {
+      client.removeAllListeners();
+      client.on('error', () => undefined);
+      await client.end().catch(() => undefined);
+    }
+  }
+}

@@ -1,12 +1,11 @@
-import { AuthModule, tokenProjection } from '@app/auth';
+import { AuthModule } from '@app/auth';
 import type { EnvConfig } from '@app/config';
-import { keyValueProjection, KeyValueModule } from '@app/key-value';
+import { KeyValueModule } from '@app/key-value';
+import { ALL_PROJECTIONS } from '@app/read-models';
 import { PlatformModule, type PlatformOptions } from '@app/platform';
 import { type DynamicModule, Module } from '@nestjs/common';
 import { TerminusModule } from '@nestjs/terminus';
 import { HealthController } from './health.controller.js';
-
-export const API_PROJECTIONS = [tokenProjection, keyValueProjection];
 
 export interface ApiModuleOptions {
   config: EnvConfig;
@@ -23,7 +22,7 @@ export class ApiModule {
         PlatformModule.forRoot({
           config: options.config,
           databaseUrl: options.databaseUrl,
-          projections: API_PROJECTIONS,
+          projections: ALL_PROJECTIONS,
           runProjections: true,
           applicationName: 'opsledger-api',
           eventStoreFactory: options.eventStoreFactory,

@@ -19,6 +19,13 @@ export class HealthController {
     private readonly runner: ProjectionRunner,
   ) {}
 
+  /** Liveness without touching the database (load balancers; the bench's bare endpoint). */
+  @Get('live')
+  @Public()
+  live() {
+    return { status: 'ok' };
+  }
+
   @Get()
   @Public()
   @HealthCheck()

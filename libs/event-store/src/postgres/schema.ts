@@ -41,6 +41,10 @@ DECLARE
   v_dup_stream text;
   v_dup_rev bigint;
 BEGIN
+  -- Appenders to one stream queue here first. Waiting for the row lock (or losing the INSERT race)
+  -- can hand a transaction its id before it owns the stream; appending later under that older id
+  -- would put its events before earlier revisions of the stream in $all. An advisory lock takes no id.
+  PERFORM pg_advisory_xact_lock(1702, hashtext(p_stream));
   SELECT s.revision INTO v_current FROM es_streams s WHERE s.stream_id = p_stream FOR UPDATE;
   IF NOT FOUND THEN
     IF p_mode IN ('no_stream', 'any') THEN

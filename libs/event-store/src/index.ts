@@ -3,3 +3,5 @@ export * from './errors.js';
 export * from './position.js';
 export * from './postgres/postgres-event-store.js';
 export * from './postgres/schema.js';
+export * from './esdb/esdb-event-store.js';
+export * from './create-event-store.js';

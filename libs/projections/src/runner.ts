@@ -1,5 +1,5 @@
 import { type Pool, type PoolClient, withTransaction } from '@app/database';
-import { comparePositions, type AllSubscription, type EventStore, type Position, type SubscriptionBatch } from '@app/event-store';
+import { comparePositions, START, type AllSubscription, type EventStore, type Position, type SubscriptionBatch } from '@app/event-store';
 import pg from 'pg';
 import { readCheckpoint, resetCheckpoint, writeCheckpoint } from './checkpoints.js';
 import { PROJECTIONS_CHANNEL, ProjectionPositions } from './positions.js';
@@ -24,7 +24,12 @@ interface Running {
   leader: boolean;
   restartTimer: NodeJS.Timeout | null;
   failures: number;
+  /** The checkpoint as stored in projection_checkpoints (may lag the announced position). */
+  persisted: Position;
+  persistedAt: number;
 }
+
+const CHECKPOINT_IDLE_PERSIST_MS = 1000;
 
 /**
  * Runs each projection on exactly one process at a time (a session advisory lock per projection),
@@ -49,7 +54,7 @@ export class ProjectionRunner {
     private readonly options: { electionIntervalMs?: number; maxBatchSize?: number } = {},
   ) {
     for (const projection of projections) {
-      this.running.set(projection.name, { projection, subscription: null, leader: false, restartTimer: null, failures: 0 });
+      this.running.set(projection.name, { projection, subscription: null, leader: false, restartTimer: null, failures: 0, persisted: START, persistedAt: 0 });
     }
   }
 
@@ -110,15 +115,15 @@ export class ProjectionRunner {
 
   private async subscribe(r: Running): Promise<void> {
     const name = r.projection.name;
-    let checkpoint = await readCheckpoint(this.pool, name);
-    this.positions.update(name, checkpoint, true);
+    const start = await readCheckpoint(this.pool, name);
+    r.persisted = start;
+    this.positions.update(name, start, true);
     r.subscription = this.store.subscribeToAll({
-      fromPosition: checkpoint.commit < 0n ? 'start' : checkpoint,
+      fromPosition: start.commit < 0n ? 'start' : start,
       filter: { eventTypes: r.projection.eventTypes },
       maxBatchSize: this.options.maxBatchSize ?? 1000,
       onBatch: async (batch) => {
-        await this.applyBatch(r.projection, checkpoint, batch);
-        checkpoint = batch.checkpoint;
+        await this.applyBatch(r, batch);
         r.failures = 0;
       },
       onError: (error) => {
@@ -136,17 +141,32 @@ export class ProjectionRunner {
     });
   }
 
-  private async applyBatch(projection: Projection, previous: Position, batch: SubscriptionBatch): Promise<void> {
-    await withTransaction(this.pool, async (client: PoolClient) => {
-      const current = await client.query<{ c: string; p: string }>(
-        'SELECT position_commit AS c, position_prepare AS p FROM projection_checkpoints WHERE name = $1 FOR UPDATE',
-        [projection.name],
-      );
-      const stored = current.rows[0] ? { commit: BigInt(current.rows[0].c), prepare: BigInt(current.rows[0].p) } : null;
-      if (stored && comparePositions(stored, previous) !== 0) throw new CheckpointMovedError(`${projection.name} checkpoint moved`);
-      if (batch.events.length) await projection.apply(client, batch.events);
-      await writeCheckpoint(client, projection.name, batch.checkpoint, batch.events.length);
-    });
+  /**
+   * A batch with events: apply + checkpoint in one transaction. A batch that only moves the checkpoint
+   * past other projections' events changes nothing here, so it is announced at once and stored lazily:
+   * resuming from an older checkpoint only re-reads events this projection does not handle.
+   */
+  private async applyBatch(r: Running, batch: SubscriptionBatch): Promise<void> {
+    const { projection } = r;
+    const now = Date.now();
+    if (batch.events.length || now - r.persistedAt > CHECKPOINT_IDLE_PERSIST_MS) {
+      const previous = r.persisted;
+      await withTransaction(this.pool, async (client: PoolClient) => {
+        // The events are durable in the store; a read model that loses its last commits in a server crash
+        // loses its checkpoint with them and re-applies, so these commits need not wait for the WAL flush.
+        await client.query('SET LOCAL synchronous_commit = off');
+        const current = await client.query<{ c: string; p: string }>(
+          'SELECT position_commit AS c, position_prepare AS p FROM projection_checkpoints WHERE name = $1 FOR UPDATE',
+          [projection.name],
+        );
+        const stored = current.rows[0] ? { commit: BigInt(current.rows[0].c), prepare: BigInt(current.rows[0].p) } : null;
+        if (stored && comparePositions(stored, previous) !== 0) throw new CheckpointMovedError(`${projection.name} checkpoint moved`);
+        if (batch.events.length) await projection.apply(client, batch.events);
+        await writeCheckpoint(client, projection.name, batch.checkpoint, batch.events.length);
+      });
+      r.persisted = batch.checkpoint;
+      r.persistedAt = now;
+    }
     this.positions.update(projection.name, batch.checkpoint);
     this.publish(projection.name, batch.checkpoint);
     if (batch.events.length) projection.afterCommit?.(batch.events);

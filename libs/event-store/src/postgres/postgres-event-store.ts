@@ -234,13 +234,17 @@ export class PostgresEventStore implements EventStore {
           running = options.onBatch({ events: page.events, checkpoint, caughtUp: !full });
           await running;
           position = checkpoint;
+          pendingDelay = 1;
           continue;
         }
         if (page.pending) {
-          // Committed events wait behind an older transaction that may never NOTIFY.
+          // Committed events wait behind an older transaction: an append NOTIFYs when it commits, any other
+          // transaction does not, so wake on whichever comes first, the notification or a short poll.
+          let timer: NodeJS.Timeout | undefined;
+          await Promise.race([wait.promise, new Promise((r) => (timer = setTimeout(r, pendingDelay)))]);
+          clearTimeout(timer);
           wait.cancel();
-          await new Promise((r) => setTimeout(r, pendingDelay));
-          pendingDelay = Math.min(pendingDelay * 2, 50);
+          pendingDelay = Math.min(pendingDelay * 2, 20);
           continue;
         }
         pendingDelay = 1;

@@ -1,4 +1,4 @@
-import { ConflictError, type Decider, type DomainEvent, NotFoundError } from '@app/core';
+import { ConflictError, type Decider, type DomainEvent, type ExternalEventCatalog, NotFoundError } from '@app/core';
 import type { JsonValue } from '@app/event-store';
 
 export type KeyValueEvent =
@@ -87,4 +87,10 @@ export const keyValueDecider: Decider<KeyValueCommand, KeyValueState, KeyValueEv
         return state;
     }
   },
+};
+
+export const KEY_VALUE_EXTERNAL_EVENTS: ExternalEventCatalog = {
+  KeyValueSet: { name: 'key-value.entry.set', data: (e) => ({ ...(e.data as object), version: Number(e.revision + 1n) }) },
+  KeyValueDeleted: { name: 'key-value.entry.deleted' },
+  KeyValueExpired: { name: 'key-value.entry.expired' },
 };

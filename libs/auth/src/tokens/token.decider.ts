@@ -1,4 +1,4 @@
-import { ConflictError, type Decider, type DomainEvent, NotFoundError } from '@app/core';
+import { ConflictError, type Decider, type DomainEvent, type ExternalEventCatalog, NotFoundError } from '@app/core';
 import type { Role } from '../permissions.js';
 
 export type TokenEvent =
@@ -87,4 +87,23 @@ export const tokenDecider: Decider<TokenCommand, TokenState, TokenEvent> = {
         return state;
     }
   },
+};
+
+/** Public names (BRIEF §4); secret hashes never leave the system. */
+export const TOKEN_EXTERNAL_EVENTS: ExternalEventCatalog = {
+  ApplicationTokenCreated: {
+    name: 'auth.token.created',
+    data: (e) => {
+      const { secretHash: _hash, ...rest } = e.data as { secretHash: string };
+      return rest;
+    },
+  },
+  ApplicationTokenRotated: {
+    name: 'auth.token.rotated',
+    data: (e) => {
+      const d = e.data as { tokenId: string; previousValidUntil: string | null; expiresAt: string | null; rotatedAt: string };
+      return { tokenId: d.tokenId, previousValidUntil: d.previousValidUntil, expiresAt: d.expiresAt, rotatedAt: d.rotatedAt };
+    },
+  },
+  ApplicationTokenRevoked: { name: 'auth.token.revoked' },
 };

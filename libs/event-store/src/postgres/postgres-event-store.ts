@@ -28,6 +28,9 @@ interface EventRow {
   created_at: Date;
 }
 
+/** Shortest gap between two reads of a subscription whose previous read found none of its events. */
+const IDLE_READ_MS = 15;
+
 const COLUMNS = `transaction_id::text AS tx, global_position AS pos, event_id, stream_id, revision, type, data, metadata, created_at`;
 const VISIBLE_BELOW = `pg_snapshot_xmin(pg_current_snapshot())`;
 
@@ -210,13 +213,21 @@ export class PostgresEventStore implements EventStore {
       else position = afterPosition(options.fromPosition);
       let pendingDelay = 1;
       let failures = 0;
+      let idleUntil = 0;
       while (!closed) {
+        // A subscription whose last read found none of its events reads again no sooner than IDLE_READ_MS
+        // later: under a write load on other streams, it would otherwise query once per append.
+        const idle = idleUntil - Date.now();
+        if (idle > 0) await new Promise((r) => setTimeout(r, idle));
+        if (closed) break;
         // Register for a wake-up before reading, so an append between the read and the wait is not missed.
         const wait = this.notifier.wait(this.pollIntervalMs);
         wakeUp = wait;
         let page: Awaited<ReturnType<PostgresEventStore['readPage']>>;
+        const readAt = Date.now();
         try {
           page = await this.readPage(position, options.filter, maxBatch);
+          idleUntil = page.events.length ? 0 : readAt + IDLE_READ_MS;
           failures = 0;
         } catch (error) {
           wait.cancel();

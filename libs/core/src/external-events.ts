@@ -3,6 +3,8 @@ import type { RecordedEvent } from '@app/event-store';
 /** How an internal event (PascalCase, in the store) leaves the system: a stable dotted name and its data. */
 export interface ExternalEventMapping {
   name: string;
+  /** A name taken from the event itself (custom events); overrides `name`. */
+  nameOf?(event: RecordedEvent): string;
   /** Shapes the public data (drop secrets, internal fields); default: the event data as is. */
   data?(event: RecordedEvent): unknown;
 }
@@ -19,5 +21,5 @@ export interface ExternalEvent {
 export function toExternalEvent(catalog: ExternalEventCatalog, event: RecordedEvent): ExternalEvent | null {
   const mapping = catalog[event.type];
   if (!mapping) return null;
-  return { type: mapping.name, timestamp: event.createdAt.toISOString(), data: mapping.data ? mapping.data(event) : event.data };
+  return { type: mapping.nameOf ? mapping.nameOf(event) : mapping.name, timestamp: event.createdAt.toISOString(), data: mapping.data ? mapping.data(event) : event.data };
 }

@@ -27,6 +27,8 @@ interface Running {
   /** The checkpoint as stored in projection_checkpoints (may lag the announced position). */
   persisted: Position;
   persistedAt: number;
+  /** Bumped on every subscribe, so a replaced subscription's late error does not start another one. */
+  generation: number;
 }
 
 const CHECKPOINT_IDLE_PERSIST_MS = 1000;
@@ -54,7 +56,7 @@ export class ProjectionRunner {
     private readonly options: { electionIntervalMs?: number; maxBatchSize?: number } = {},
   ) {
     for (const projection of projections) {
-      this.running.set(projection.name, { projection, subscription: null, leader: false, restartTimer: null, failures: 0, persisted: START, persistedAt: 0 });
+      this.running.set(projection.name, { projection, subscription: null, leader: false, restartTimer: null, failures: 0, persisted: START, persistedAt: 0, generation: 0 });
     }
   }
 
@@ -100,7 +102,10 @@ export class ProjectionRunner {
     const client = await this.connectLockClient();
     if (!client) return;
     for (const r of this.running.values()) {
-      if (r.leader) continue;
+      if (r.leader) {
+        await this.restartIfMovedBack(r).catch((error) => this.logger.warn({ err: error, projection: r.projection.name }, 'projection checkpoint check failed'));
+        continue;
+      }
       try {
         const { rows } = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS ok', [lockKey(r.projection.name)]);
         if (rows[0].ok && !this.stopped) {
@@ -113,8 +118,26 @@ export class ProjectionRunner {
     }
   }
 
+  /**
+   * A rebuild started by another process (the replay CLI) moved the stored checkpoint back; an idle leader
+   * would notice only at its next batch, so the election round looks and restarts it from the start.
+   */
+  private async restartIfMovedBack(r: Running): Promise<void> {
+    const known = r.persisted;
+    const generation = r.generation;
+    if (!r.subscription || known.commit < 0n) return;
+    const stored = await readCheckpoint(this.pool, r.projection.name);
+    if (comparePositions(stored, known) >= 0 || generation !== r.generation || !r.subscription || !r.leader || this.stopped) return;
+    this.logger.info({ projection: r.projection.name }, 'projection checkpoint moved back (rebuild requested); rebuilding');
+    const sub = r.subscription;
+    r.subscription = null;
+    await sub.close();
+    if (r.leader && !this.stopped && generation === r.generation) await this.subscribe(r);
+  }
+
   private async subscribe(r: Running): Promise<void> {
     const name = r.projection.name;
+    const generation = ++r.generation;
     const start = await readCheckpoint(this.pool, name);
     r.persisted = start;
     this.positions.update(name, start, true);
@@ -127,6 +150,7 @@ export class ProjectionRunner {
         r.failures = 0;
       },
       onError: (error) => {
+        if (generation !== r.generation) return;
         r.subscription = null;
         if (this.stopped || !r.leader) return;
         const moved = error instanceof CheckpointMovedError;
@@ -135,7 +159,7 @@ export class ProjectionRunner {
         const delay = moved ? 10 : Math.min(100 * 2 ** r.failures, 10_000);
         r.restartTimer = setTimeout(() => {
           r.restartTimer = null;
-          if (r.leader && !this.stopped) void this.subscribe(r).catch((e) => this.logger.error({ err: e }, 'projection restart failed'));
+          if (r.leader && !this.stopped && generation === r.generation) void this.subscribe(r).catch((e) => this.logger.error({ err: e }, 'projection restart failed'));
         }, delay);
       },
     });

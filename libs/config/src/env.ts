@@ -1,7 +1,26 @@
 import { plainToInstance, Transform } from 'class-transformer';
-import { IsIn, IsInt, IsOptional, IsString, Matches, Max, Min, validateSync } from 'class-validator';
+import { IsIn, IsInt, IsOptional, IsString, Matches, Max, Min, ValidateBy, validateSync } from 'class-validator';
+import { isIP } from 'node:net';
 
 const toInt = ({ value }: { value: unknown }) => (value === undefined || value === '' ? undefined : Number(value));
+
+const HOST_NAME = /^(\*\.)?[a-z0-9]([a-z0-9-]{0,62})(\.[a-z0-9]([a-z0-9-]{0,62}))*$/i;
+/** A webhook allow-list entry: a host name (`*.example.com` too), an IP address or a CIDR. */
+export function isAllowlistEntry(entry: string): boolean {
+  const [address, bits, extra] = entry.split('/');
+  if (extra !== undefined) return false;
+  const family = isIP(address);
+  if (bits === undefined) return family !== 0 || HOST_NAME.test(address);
+  return family !== 0 && /^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128);
+}
+const IsAllowlist = () =>
+  ValidateBy({
+    name: 'isAllowlist',
+    validator: {
+      validate: (v: unknown) => typeof v === 'string' && (v.trim() === '' || v.split(',').every((e) => isAllowlistEntry(e.trim()))),
+      defaultMessage: () => 'OPSLEDGER_WEBHOOK_ALLOWLIST must be comma-separated host names, IP addresses or CIDRs (e.g. 127.0.0.1/32,hooks.internal)',
+    },
+  });
 
 /** Every setting the processes read from the environment; validated at start. */
 export class EnvConfig {
@@ -38,6 +57,20 @@ export class EnvConfig {
   @IsOptional() @Transform(toInt) @IsInt() @Min(2) @Max(500)
   OPSLEDGER_DB_POOL_SIZE = 20;
 
+  /** AES-256-GCM key for secrets at rest: 32 bytes as base64 or hex; unset: <data dir>/encryption-key, created on first start. */
+  @IsOptional() @Matches(/^([A-Za-z0-9+/]{43}=|[A-Za-z0-9_-]{43}|[0-9a-fA-F]{64})$/, { message: 'OPSLEDGER_ENCRYPTION_KEY must be 32 bytes as base64 (44 characters) or hex (64 characters)' })
+  OPSLEDGER_ENCRYPTION_KEY?: string;
+
+  /** Hosts and CIDRs webhooks may reach over plain http or at private addresses; production leaves it empty. */
+  @IsOptional() @IsAllowlist()
+  OPSLEDGER_WEBHOOK_ALLOWLIST = '';
+
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(90 * 86_400)
+  OPSLEDGER_WEBHOOK_AUTO_DISABLE_AFTER_SECONDS = 5 * 86_400;
+
+  @IsOptional() @Transform(toInt) @IsInt() @Min(0) @Max(1024 * 1024)
+  OPSLEDGER_WEBHOOK_RESPONSE_LIMIT_BYTES = 4096;
+
   @IsOptional() @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
   LOG_LEVEL = 'info';
 }
@@ -48,7 +81,7 @@ export class ConfigError extends Error {}
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): EnvConfig {
   const raw: Record<string, unknown> = {};
   for (const key of Object.keys(new EnvConfig())) if (env[key] !== undefined && env[key] !== '') raw[key] = env[key];
-  for (const key of ['DATABASE_URL', 'EVENTSTORE_CONNECTION_STRING', 'OPSLEDGER_OWNER_TOKEN']) if (env[key]) raw[key] = env[key];
+  for (const key of ['DATABASE_URL', 'EVENTSTORE_CONNECTION_STRING', 'OPSLEDGER_OWNER_TOKEN', 'OPSLEDGER_ENCRYPTION_KEY']) if (env[key]) raw[key] = env[key];
   const config = plainToInstance(EnvConfig, raw, { exposeDefaultValues: true });
   const errors = validateSync(config, { forbidUnknownValues: false });
   if (errors.length) {

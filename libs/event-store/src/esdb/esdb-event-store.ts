@@ -19,16 +19,24 @@ import { isSystemEvent, toAppendError, toEventData, toExpectedRevision, toRecord
 const READ_ALL_DEFAULT_COUNT = 4096;
 const READ_ALL_PAGE = 512;
 
+export interface EsdbEventStoreOptions {
+  /** Consecutive failed attempts to resubscribe before a subscription gives up (default 30, about a minute). */
+  maxReconnectAttempts?: number;
+}
+
 /** EventStoreDB adapter of the event store port, through @eventstore/db-client (gRPC). */
 export class EsdbEventStore implements EventStore {
   readonly kind = 'esdb' as const;
   private readonly subscriptions = new Set<AllSubscription>();
 
-  constructor(private readonly client: EventStoreDBClient) {}
+  constructor(
+    private readonly client: EventStoreDBClient,
+    private readonly options: EsdbEventStoreOptions = {},
+  ) {}
 
   /** e.g. `esdb://127.0.0.1:2113?tls=false` or `esdb+discover://cluster.example:2113`. */
-  static fromConnectionString(connectionString: string): EsdbEventStore {
-    return new EsdbEventStore(EventStoreDBClient.connectionString(connectionString));
+  static fromConnectionString(connectionString: string, options?: EsdbEventStoreOptions): EsdbEventStore {
+    return new EsdbEventStore(EventStoreDBClient.connectionString(connectionString), options);
   }
 
   async appendToStream(streamId: string, events: readonly NewEvent[], options: AppendOptions = {}): Promise<AppendResult> {
@@ -88,7 +96,8 @@ export class EsdbEventStore implements EventStore {
   }
 
   subscribeToAll(options: SubscribeToAllOptions): AllSubscription {
-    const subscription = new EsdbAllSubscription({ client: this.client, lastPosition: () => this.lastPosition(true) }, options);
+    const deps = { client: this.client, lastPosition: () => this.lastPosition(true), maxReconnectAttempts: this.options.maxReconnectAttempts ?? 30 };
+    const subscription = new EsdbAllSubscription(deps, options);
     this.subscriptions.add(subscription);
     const forget = () => this.subscriptions.delete(subscription);
     subscription.done.then(forget, forget);

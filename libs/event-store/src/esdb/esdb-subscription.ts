@@ -20,12 +20,11 @@ class HandlerFailed extends Error {
 
 class SubscriptionEnded extends Error {}
 
-const MAX_CONSECUTIVE_FAILURES = 30;
-
 export interface EsdbSubscriptionDeps {
   client: EventStoreDBClient;
   /** Position of the last record in $all, system events included; null when empty. */
   lastPosition(): Promise<Position | null>;
+  maxReconnectAttempts: number;
 }
 
 /**
@@ -75,8 +74,8 @@ export class EsdbAllSubscription implements AllSubscription {
         if (error instanceof HandlerFailed) throw error;
         if (this.received) failures = 0;
         if (!isTransient(error)) throw toStoreError(error);
-        if (++failures > MAX_CONSECUTIVE_FAILURES) {
-          throw new EventStoreUnavailableError(`subscription to $all lost after ${MAX_CONSECUTIVE_FAILURES} attempts to reconnect`, error);
+        if (++failures > this.deps.maxReconnectAttempts) {
+          throw new EventStoreUnavailableError(`subscription to $all lost after ${this.deps.maxReconnectAttempts} attempts to reconnect`, error);
         }
         await Promise.race([sleep(Math.min(50 * 2 ** failures, 2000)), this.closing]);
       }
@@ -152,7 +151,9 @@ export class EsdbAllSubscription implements AllSubscription {
 }
 
 function isTransient(error: unknown): boolean {
-  return isUnavailable(error) || error instanceof CancelledError || error instanceof SubscriptionEnded;
+  return (
+    isUnavailable(error) || error instanceof EventStoreUnavailableError || error instanceof CancelledError || error instanceof SubscriptionEnded
+  );
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

@@ -51,6 +51,9 @@ export class EnvConfig {
   @IsOptional() @Transform(toInt) @IsInt() @Min(16) @Max(16 * 1024 * 1024)
   OPSLEDGER_KV_MAX_VALUE_BYTES = 256 * 1024;
 
+  @IsOptional() @Transform(toInt) @IsInt() @Min(16) @Max(16 * 1024 * 1024)
+  OPSLEDGER_DOCS_MAX_VALUE_BYTES = 256 * 1024;
+
   @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(1_000_000)
   OPSLEDGER_RATE_LIMIT_PER_MINUTE = 60_000;
 

@@ -49,10 +49,11 @@ async function main(): Promise<number> {
   }
   const created: string[] = [];
   const admin = new pg.Client({ connectionString: serverUrl });
+  admin.on('error', () => undefined);
   await admin.connect();
-  const { rows } = await admin.query<{ version: string }>('SHOW server_version');
-  const settings = await admin.query<{ name: string; setting: string; unit: string | null }>(
-    `SELECT name, setting, unit FROM pg_settings WHERE name IN
+  const { rows } = await admin.query<{ version: string }>('SELECT current_setting($1) AS version', ['server_version']);
+  const settings = await admin.query<{ name: string; setting: string }>(
+    `SELECT name, current_setting(name) AS setting FROM pg_settings WHERE name IN
      ('shared_buffers','synchronous_commit','fsync','wal_level','max_wal_size','commit_delay','max_connections')
      ORDER BY name`,
   );
@@ -61,7 +62,7 @@ async function main(): Promise<number> {
   let failed = false;
   try {
     console.log(`PostgreSQL ${rows[0].version} on ${new URL(serverUrl).host}; node ${process.version}; ${os.cpus().length} CPUs`);
-    console.log(`server settings (the same for every compared system): ${settings.rows.map((s) => `${s.name}=${s.setting}${s.unit ?? ''}`).join(', ')}`);
+    console.log(`server settings (the same for every compared system): ${settings.rows.map((s) => `${s.name}=${s.setting}`).join(', ')}`);
     for (const section of selected) {
       const sectionRows: BenchRow[] = [];
       const notes: string[] = [];

@@ -1,0 +1,227 @@
+// Child process of the event-store sections: runs ONE contender (ours, Emmett or a raw baseline) against
+// its own database and sends back what it measured. See harness.runChild for why each gets a process.
+import { createPool } from '@app/database';
+import { PostgresEventStore, type NewEvent } from '@app/event-store';
+import { randomUUID } from 'node:crypto';
+import { benchEvent } from './event-store.fixtures.js';
+import { performance } from 'node:perf_hooks';
+import type pg from 'pg';
+import { childMain, percentile, sleep } from './harness.js';
+
+export type AppendSystem = 'ours' | 'emmett' | 'raw';
+
+export interface AppendJob {
+  kind: 'append';
+  system: AppendSystem;
+  url: string;
+  writers: number;
+  batch: number;
+  /** Appends per stream before the writer moves on to a new stream (first one: no_stream). */
+  appendsPerStream: number;
+  warmupMs: number;
+  durationMs: number;
+}
+
+export interface AppendOutcome {
+  appends: number;
+  events: number;
+  seconds: number;
+  p50Ms: number;
+  p99Ms: number;
+}
+
+export interface CatchUpJob {
+  kind: 'catch-up';
+  system: 'ours' | 'raw';
+  url: string;
+  batchSize: number;
+  expected: number;
+}
+
+export interface CatchUpOutcome {
+  events: number;
+  seconds: number;
+  batches: number;
+}
+
+export type EventStoreJob = AppendJob | CatchUpJob;
+
+interface Appender {
+  /** expected: -1n for a new stream (no_stream), else the stream's current 0-based revision (exact). */
+  append(streamId: string, events: NewEvent[], expected: bigint): Promise<void>;
+  close(): Promise<void>;
+}
+
+async function oursAppender(url: string, connections: number): Promise<Appender> {
+  const pool = createPool(url, { max: connections, applicationName: 'bench-ours' });
+  const store = new PostgresEventStore(pool, { connectionString: url });
+  return {
+    append: async (streamId, events, expected) => {
+      await store.appendToStream(streamId, events, { expectedRevision: expected < 0n ? 'no_stream' : expected });
+    },
+    close: async () => {
+      await store.close();
+      await pool.end();
+    },
+  };
+}
+
+async function emmettAppender(url: string, connections: number): Promise<Appender> {
+  // Imported here only: dumbo replaces pg's global type parsers (int8 → BigInt, jsonb) when it creates a pool.
+  const { getPostgreSQLEventStore } = await import('@event-driven-io/emmett-postgresql');
+  const { STREAM_DOES_NOT_EXIST } = await import('@event-driven-io/emmett');
+  const { createPool: create } = await import('@app/database');
+  const pool = create(url, { max: connections, applicationName: 'bench-emmett' });
+  const store = getPostgreSQLEventStore(url, { connectionOptions: { pool } });
+  await store.schema.migrate();
+  return {
+    append: async (streamId, events, expected) => {
+      // Emmett's stream version counts events (0 = no stream); ours is the 0-based revision of the last one.
+      // messageId = our event id, so both stores get the same rows.
+      await store.appendToStream(
+        streamId,
+        events.map((e) => ({ type: e.type, data: e.data as Record<string, unknown>, metadata: { ...e.metadata, messageId: e.id } })),
+        { expectedStreamVersion: expected < 0n ? STREAM_DOES_NOT_EXIST : expected + 1n },
+      );
+    },
+    close: async () => {
+      await store.close();
+      await pool.end();
+    },
+  };
+}
+
+/** Same rows into a copy of es_events (same columns, defaults and indexes): one multi-row INSERT per append. */
+async function rawAppender(url: string, connections: number): Promise<Appender> {
+  const pool = createPool(url, { max: connections, applicationName: 'bench-raw' });
+  const sqlFor = new Map<number, string>();
+  const sql = (n: number) => {
+    let s = sqlFor.get(n);
+    if (!s) {
+      const values = Array.from({ length: n }, (_, i) => `($${i * 6 + 1}::uuid, $${i * 6 + 2}, $${i * 6 + 3}::bigint, $${i * 6 + 4}, $${i * 6 + 5}::jsonb, $${i * 6 + 6}::jsonb)`);
+      s = `INSERT INTO raw_events (event_id, stream_id, revision, type, data, metadata) VALUES ${values.join(', ')}`;
+      sqlFor.set(n, s);
+    }
+    return s;
+  };
+  return {
+    append: async (streamId, events, expected) => {
+      const params: unknown[] = [];
+      events.forEach((e, i) => params.push(e.id, streamId, (expected + 1n + BigInt(i)).toString(), e.type, JSON.stringify(e.data), JSON.stringify(e.metadata)));
+      await pool.query(sql(events.length), params);
+    },
+    close: () => pool.end(),
+  };
+}
+
+async function runAppends(job: AppendJob): Promise<AppendOutcome> {
+  const appender = job.system === 'ours' ? await oursAppender(job.url, job.writers) : job.system === 'emmett' ? await emmettAppender(job.url, job.writers) : await rawAppender(job.url, job.writers);
+  const run = randomUUID().slice(0, 8);
+  let stop = false;
+  let appends = 0;
+  let measuring = false;
+  const latencies: number[] = [];
+  const writer = async (w: number) => {
+    let streamNo = 0;
+    let streamId = `bench-${run}_${w}_${streamNo}`;
+    let revision = -1n;
+    let onStream = 0;
+    while (!stop) {
+      const events = Array.from({ length: job.batch }, (_, i) => benchEvent(streamId, Number(revision) + 1 + i));
+      const t0 = performance.now();
+      await appender.append(streamId, events, revision);
+      const t1 = performance.now();
+      if (measuring) {
+        appends++;
+        latencies.push(t1 - t0);
+      }
+      revision += BigInt(job.batch);
+      if (++onStream >= job.appendsPerStream) {
+        streamId = `bench-${run}_${w}_${++streamNo}`;
+        revision = -1n;
+        onStream = 0;
+      }
+    }
+  };
+  const writers = Array.from({ length: job.writers }, (_, w) => writer(w));
+  const failed = Promise.all(writers).then(() => undefined);
+  await Promise.race([sleep(job.warmupMs), failed]);
+  measuring = true;
+  const t0 = performance.now();
+  await Promise.race([sleep(job.durationMs), failed]);
+  measuring = false;
+  const seconds = (performance.now() - t0) / 1000;
+  const counted = appends;
+  stop = true;
+  await failed;
+  await appender.close();
+  latencies.sort((a, b) => a - b);
+  return { appends: counted, events: counted * job.batch, seconds, p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99) };
+}
+
+async function oursCatchUp(job: CatchUpJob): Promise<CatchUpOutcome> {
+  const pool = createPool(job.url, { max: 4, applicationName: 'bench-ours' });
+  const store = new PostgresEventStore(pool, { connectionString: job.url });
+  await pool.query('SELECT 1');
+  let events = 0;
+  let batches = 0;
+  const t0 = performance.now();
+  let t1 = 0;
+  await new Promise<void>((resolve, reject) => {
+    const sub = store.subscribeToAll({
+      fromPosition: 'start',
+      maxBatchSize: job.batchSize,
+      onBatch: async (batch) => {
+        events += batch.events.length;
+        batches++;
+        // Done when every event was delivered: after a final full batch the subscription reports
+        // caughtUp only with the next batch, i.e. once another event is appended.
+        if (events >= job.expected) {
+          t1 = performance.now();
+          resolve();
+        }
+      },
+      onError: reject,
+    });
+    void sub.done.catch(reject);
+  });
+  await store.close();
+  await pool.end();
+  return { events, seconds: (t1 - t0) / 1000, batches };
+}
+
+/** Keyset pagination over the same index and columns, no visibility bound, rows as pg returns them. */
+async function rawCatchUp(job: CatchUpJob): Promise<CatchUpOutcome> {
+  const pool: pg.Pool = createPool(job.url, { max: 4, applicationName: 'bench-raw' });
+  await pool.query('SELECT 1');
+  let events = 0;
+  let batches = 0;
+  let tx = '0';
+  let pos = '-1';
+  const t0 = performance.now();
+  for (;;) {
+    const { rows } = await pool.query<{ tx: string; pos: string }>(
+      `SELECT transaction_id::text AS tx, global_position AS pos, event_id, stream_id, revision, type, data, metadata, created_at
+       FROM es_events WHERE (transaction_id, global_position) > ($1::text::xid8, $2::bigint)
+       ORDER BY transaction_id, global_position LIMIT $3`,
+      [tx, pos, job.batchSize],
+    );
+    batches++;
+    events += rows.length;
+    if (rows.length) {
+      tx = rows[rows.length - 1].tx;
+      pos = rows[rows.length - 1].pos;
+    }
+    if (rows.length < job.batchSize) break;
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  await pool.end();
+  return { events, seconds, batches };
+}
+
+async function runJob(job: EventStoreJob): Promise<AppendOutcome | CatchUpOutcome> {
+  if (job.kind === 'append') return runAppends(job);
+  return job.system === 'ours' ? oursCatchUp(job) : rawCatchUp(job);
+}
+
+if (process.send) childMain(runJob);

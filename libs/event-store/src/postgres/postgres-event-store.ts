@@ -177,16 +177,20 @@ export class PostgresEventStore implements EventStore {
     const where = filterSql(filter, params);
     params.push(limit);
     const { rows } = await this.pool.query<EventRow & { kind: string }>(
+      // xmin is read through a scalar subquery (an InitPlan) so that every branch uses it as an index
+      // condition; joined as a table it was only a filter and the last two branches scanned the whole
+      // table. Columns are qualified: an unqualified ORDER BY transaction_id would sort by the text output
+      // column of the same name. The 'p' branch is ordered so it reads the index, not the heap.
       `WITH h AS MATERIALIZED (SELECT ${VISIBLE_BELOW} AS xmin)
-       (SELECT 'e' AS kind, ${COLUMNS} FROM es_events, h
-         WHERE (transaction_id, global_position) > ($1::text::xid8, $2::bigint) AND transaction_id < h.xmin${where}
+       (SELECT 'e' AS kind, ${COLUMNS} FROM es_events
+         WHERE (transaction_id, global_position) > ($1::text::xid8, $2::bigint) AND transaction_id < (SELECT xmin FROM h)${where}
          ORDER BY transaction_id, global_position LIMIT $${params.length})
        UNION ALL
-       (SELECT 'h', transaction_id::text, global_position, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM es_events, h
-         WHERE transaction_id < h.xmin ORDER BY transaction_id DESC, global_position DESC LIMIT 1)
+       (SELECT 'h', e.transaction_id::text, e.global_position, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM es_events e
+         WHERE e.transaction_id < (SELECT xmin FROM h) ORDER BY e.transaction_id DESC, e.global_position DESC LIMIT 1)
        UNION ALL
-       (SELECT 'p', transaction_id::text, global_position, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM es_events, h
-         WHERE transaction_id >= h.xmin LIMIT 1)`,
+       (SELECT 'p', e.transaction_id::text, e.global_position, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM es_events e
+         WHERE e.transaction_id >= (SELECT xmin FROM h) ORDER BY e.transaction_id, e.global_position LIMIT 1)`,
       params,
     );
     const events: RecordedEvent[] = [];

@@ -1,6 +1,6 @@
 import { APP_CONFIG, type EnvConfig } from '@app/config';
 import { createPool, type Migration, type Pool, runMigrations } from '@app/database';
-import { EVENT_STORE, type EventStore, eventStoreMigrations, PostgresEventStore } from '@app/event-store';
+import { createEventStore, EVENT_STORE, type EventStore, eventStoreMigrations } from '@app/event-store';
 import { type Projection, projectionMigrations, ProjectionPositions, ProjectionRunner, PROJECTIONS } from '@app/projections';
 import { type DynamicModule, Global, Inject, Injectable, Logger, Module, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { CqrsModule } from '@nestjs/cqrs';
@@ -16,7 +16,7 @@ export interface PlatformOptions {
   /** The api runs projections; the process manager does not. */
   runProjections: boolean;
   applicationName: string;
-  /** Builds the event store; defaults to the PostgreSQL adapter (see createEventStore). */
+  /** Builds the event store; default: EventStoreDB when EVENTSTORE_CONNECTION_STRING is set, else PostgreSQL. */
   eventStoreFactory?: (pool: Pool, config: EnvConfig, databaseUrl: string) => EventStore;
 }
 
@@ -76,7 +76,7 @@ export class PlatformModule {
           useFactory: (pool: Pool) =>
             options.eventStoreFactory
               ? options.eventStoreFactory(pool, options.config, options.databaseUrl)
-              : new PostgresEventStore(pool, { connectionString: options.databaseUrl }),
+              : createEventStore({ eventStoreConnectionString: options.config.EVENTSTORE_CONNECTION_STRING, pool, databaseUrl: options.databaseUrl }),
         },
         {
           provide: ProjectionPositions,

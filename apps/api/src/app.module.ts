@@ -1,5 +1,6 @@
 import { AuthModule } from '@app/auth';
 import type { EnvConfig } from '@app/config';
+import { DocStoreModule } from '@app/doc-store';
 import { KeyValueModule } from '@app/key-value';
 import { ALL_PROJECTIONS } from '@app/read-models';
 import { PlatformModule, type PlatformOptions } from '@app/platform';
@@ -30,6 +31,7 @@ export class ApiModule {
         TerminusModule.forRoot({ logger: false }),
         AuthModule,
         KeyValueModule,
+        DocStoreModule,
       ],
       controllers: [HealthController],
     };

@@ -1,13 +1,14 @@
 import { OwnerTokenBootstrap } from '@app/auth';
 import type { EnvConfig } from '@app/config';
-import { createLogger, PinoNestLogger, ProblemDetailsFilter } from '@app/http';
+import { createLogger, PinoNestLogger, ProblemDetailsFilter, sendProblem, toProblem } from '@app/http';
 import type { PlatformOptions } from '@app/platform';
-import { ValidationPipe } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { randomUUID } from 'node:crypto';
 import { ApiModule } from './app.module.js';
+import { RequestValidationPipe } from './request-validation.pipe.js';
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
 
@@ -24,6 +25,10 @@ export async function createApiApp(options: ApiAppOptions): Promise<NestFastifyA
   const adapter = new FastifyAdapter({
     loggerInstance: logger,
     bodyLimit: config.OPSLEDGER_BODY_LIMIT_BYTES,
+    // Path parameters carry keys and paths of up to 512 characters (the default limit is 100).
+    routerOptions: { maxParamLength: 1024 },
+    // Errors the router answers itself (too long or malformed URL) are problem+json too.
+    frameworkErrors: (error: Error, request: FastifyRequest, reply: FastifyReply) => sendProblem(reply, toProblem(error, request)),
     trustProxy: true,
     requestIdHeader: 'x-request-id',
     genReqId: (req: { headers: Record<string, string | string[] | undefined> }) => {
@@ -36,9 +41,7 @@ export async function createApiApp(options: ApiAppOptions): Promise<NestFastifyA
     bufferLogs: false,
   });
   app.setGlobalPrefix('api');
-  app.useGlobalPipes(
-    new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true, transformOptions: { enableImplicitConversion: true } }),
-  );
+  app.useGlobalPipes(new RequestValidationPipe());
   app.useGlobalFilters(new ProblemDetailsFilter());
   const fastify = app.getHttpAdapter().getInstance();
   fastify.addHook('onSend', async (request, reply, payload) => {

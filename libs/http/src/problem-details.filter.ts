@@ -24,6 +24,7 @@ const TITLES: Record<number, string> = {
   409: 'Conflict',
   412: 'Precondition Failed',
   413: 'Content Too Large',
+  414: 'URI Too Long',
   415: 'Unsupported Media Type',
   422: 'Unprocessable Content',
   428: 'Precondition Required',
@@ -38,6 +39,8 @@ const FASTIFY_CODES: Record<string, string> = {
   FST_ERR_CTP_EMPTY_JSON_BODY: 'MALFORMED_JSON',
   FST_ERR_CTP_INVALID_JSON_BODY: 'MALFORMED_JSON',
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'BAD_CONTENT_LENGTH',
+  FST_ERR_MAX_PARAM_LENGTH: 'URI_TOO_LONG',
+  FST_ERR_BAD_URL: 'BAD_URL',
 };
 
 function codeFromStatus(status: number): string {
@@ -67,10 +70,15 @@ export function toProblem(error: unknown, request?: { url?: string; id?: string 
     status = error.getStatus();
     const body = error.getResponse();
     const message = typeof body === 'string' ? body : (body as { message?: unknown }).message;
+    // Nest wraps Fastify's own 4xx errors (body parsing, body limit) in an HttpException; keep their code.
+    const fastifyCode = FASTIFY_CODES[(error.cause as { code?: string } | undefined)?.code ?? ''];
     if (Array.isArray(message)) {
       code = 'VALIDATION_FAILED';
       detail = message.join('; ');
       extras = { errors: message };
+    } else if (fastifyCode) {
+      code = fastifyCode;
+      detail = code === 'MALFORMED_JSON' ? 'the request body is not valid JSON' : typeof message === 'string' ? message : error.message;
     } else {
       code = status === 404 ? 'ROUTE_NOT_FOUND' : status === 429 ? 'RATE_LIMITED' : codeFromStatus(status);
       detail = typeof message === 'string' ? message : error.message;

@@ -122,6 +122,10 @@ export class KeyValueController {
   async remove(@Param('key') key: string, @Headers('if-match') ifMatch: string | undefined, @Req() request: AuthedRequest, @Ctx() ctx: CommandContext) {
     assertCan(request.principal, 'kv:write', checkKey(key));
     const body = (request.body ?? {}) as { version?: unknown };
+    // A misspelt field must not turn a conditional delete into an unconditional one.
+    if (typeof body !== 'object' || Array.isArray(body) || Object.keys(body).some((field) => field !== 'version')) {
+      throw new ValidationError('the body of a delete may only be {"version": <expected version>}', { field: 'body' });
+    }
     if (body.version !== undefined && (typeof body.version !== 'number' || !Number.isInteger(body.version) || body.version < 0)) {
       throw new ValidationError('version must be a non-negative integer', { field: 'version' });
     }

@@ -1,9 +1,13 @@
 import 'reflect-metadata';
 import { ConfigError } from '@app/config';
-import { ALL_PROJECTIONS } from '@app/read-models';
 import { loadCliConfig } from './cli-config.js';
-import { replayCommand, selectProjections, UnknownProjectionError } from './replay.command.js';
-import { startCommand } from './start.command.js';
+
+// The commands are imported when chosen: loading the whole application takes seconds, and a
+// bad configuration value or --help should answer at once.
+const help = async () => {
+  const { ALL_PROJECTIONS } = await import('@app/read-models');
+  return HELP.replace('{projections}', ALL_PROJECTIONS.map((p) => p.name).join(', '));
+};
 
 const HELP = `Usage: opsledger <command>
 
@@ -15,7 +19,7 @@ Commands:
   replay --all          Rebuild every read model.
   help, --help, -h      Show this help.
 
-Projections: ${ALL_PROJECTIONS.map((p) => p.name).join(', ')}
+Projections: {projections}
 
 Configuration comes from the environment: PORT, HOST, OPSLEDGER_DATA_DIR, DATABASE_URL,
 EVENTSTORE_CONNECTION_STRING, OPSLEDGER_OWNER_TOKEN, OPSLEDGER_EMBEDDED_PG_PORT, LOG_LEVEL, ...
@@ -27,29 +31,19 @@ npm scripts: npm start (build + start), npm run replay -- <projection>|--all
 async function main(argv: string[]): Promise<number> {
   const [command, ...args] = argv;
   if (!command || command === 'help' || command === '--help' || command === '-h') {
-    process.stdout.write(HELP);
+    process.stdout.write(await help());
     return command ? 0 : 2;
   }
   if (command !== 'start' && command !== 'replay') {
-    process.stderr.write(`unknown command "${command}"\n\n${HELP}`);
+    process.stderr.write(`unknown command "${command}"\n\n${await help()}`);
     return 2;
   }
   if (args.includes('--help') || args.includes('-h')) {
-    process.stdout.write(HELP);
+    process.stdout.write(await help());
     return 0;
   }
-  let projections;
-  try {
-    if (command === 'replay') {
-      if (args.length > 1) throw new UnknownProjectionError(`replay takes one projection name or --all, got: ${args.join(' ')}`);
-      projections = selectProjections(args[0]);
-    } else if (args.length) {
-      process.stderr.write(`start takes no arguments, got: ${args.join(' ')}\n`);
-      return 2;
-    }
-  } catch (error) {
-    if (!(error instanceof UnknownProjectionError)) throw error;
-    process.stderr.write(`${error.message}\n`);
+  if (command === 'start' && args.length) {
+    process.stderr.write(`start takes no arguments, got: ${args.join(' ')}\n`);
     return 2;
   }
   let cli;
@@ -60,7 +54,18 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`${error.message}\n`);
     return 2;
   }
-  return projections ? replayCommand(cli, projections) : startCommand(cli);
+  if (command === 'start') return (await import('./start.command.js')).startCommand(cli);
+  const { replayCommand, selectProjections, UnknownProjectionError } = await import('./replay.command.js');
+  let projections;
+  try {
+    if (args.length > 1) throw new UnknownProjectionError(`replay takes one projection name or --all, got: ${args.join(' ')}`);
+    projections = selectProjections(args[0]);
+  } catch (error) {
+    if (!(error instanceof UnknownProjectionError)) throw error;
+    process.stderr.write(`${error.message}\n`);
+    return 2;
+  }
+  return replayCommand(cli, projections);
 }
 
 // A closed terminal or pipe must not crash the launcher while it stops its children.

@@ -4,6 +4,7 @@ import { DocStoreModule } from '@app/doc-store';
 import { KeyValueModule } from '@app/key-value';
 import { ALL_PROJECTIONS } from '@app/read-models';
 import { PlatformModule, type PlatformOptions } from '@app/platform';
+import { WebhooksModule } from '@app/webhooks';
 import { type DynamicModule, Module } from '@nestjs/common';
 import { TerminusModule } from '@nestjs/terminus';
 import { HealthController } from './health.controller.js';
@@ -32,6 +33,7 @@ export class ApiModule {
         AuthModule,
         KeyValueModule,
         DocStoreModule,
+        WebhooksModule,
       ],
       controllers: [HealthController],
     };

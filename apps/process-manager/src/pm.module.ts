@@ -1,7 +1,8 @@
 import type { EnvConfig } from '@app/config';
 import { KeyValueExpiryWorker } from '@app/key-value';
 import { PlatformModule, type PlatformOptions } from '@app/platform';
-import { ALL_PROJECTIONS } from '@app/read-models';
+import { ALL_PROJECTIONS, EXTERNAL_EVENTS } from '@app/read-models';
+import { WebhookDeliveryModule } from '@app/webhooks';
 import { type DynamicModule, Module } from '@nestjs/common';
 
 export interface ProcessManagerOptions {
@@ -25,6 +26,7 @@ export class ProcessManagerModule {
           applicationName: 'opsledger-process-manager',
           eventStoreFactory: options.eventStoreFactory,
         }),
+        WebhookDeliveryModule.forRoot({ catalog: EXTERNAL_EVENTS }),
       ],
       providers: [KeyValueExpiryWorker],
     };

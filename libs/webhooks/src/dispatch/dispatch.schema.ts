@@ -1,0 +1,118 @@
+import type { Migration } from '@app/database';
+
+/**
+ * The process manager's delivery tables. webhook_queue is its work index of delivery streams: one row per
+ * delivery, the stream revision it reflects, and a lease (claimed_until) while a process sends an attempt.
+ * webhook_claim completes finished attempts and claims due ones per endpoint in one round trip; a per-endpoint
+ * advisory lock makes the in-flight count and the token bucket exact across process managers.
+ */
+export const webhookDispatchMigrations: Migration[] = [
+  {
+    id: 'webhooks/100-dispatch',
+    sql: `
+CREATE TABLE webhook_router_checkpoint (
+  name text PRIMARY KEY,
+  position_commit bigint NOT NULL,
+  position_prepare bigint NOT NULL,
+  updated_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE webhook_queue (
+  delivery_id uuid PRIMARY KEY,
+  endpoint_id text NOT NULL,
+  message_id text NOT NULL,
+  correlation_id text NOT NULL,
+  status text NOT NULL,
+  revision bigint NOT NULL,
+  attempts integer NOT NULL DEFAULT 0,
+  retry_base integer NOT NULL DEFAULT 0,
+  next_attempt_at timestamptz NOT NULL,
+  claimed_until timestamptz NOT NULL DEFAULT '-infinity',
+  claimed_by text,
+  claims integer NOT NULL DEFAULT 0,
+  payload jsonb NOT NULL,
+  created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX webhook_queue_due ON webhook_queue (endpoint_id, next_attempt_at) WHERE status = 'pending';
+CREATE INDEX webhook_queue_in_flight ON webhook_queue (endpoint_id) WHERE status = 'pending' AND claimed_until > '-infinity';
+CREATE TABLE webhook_rate_buckets (
+  endpoint_id text PRIMARY KEY,
+  tokens double precision NOT NULL,
+  refilled_at timestamptz NOT NULL
+);
+CREATE TABLE webhook_endpoint_failures (
+  endpoint_id text PRIMARY KEY,
+  failing_since timestamptz
+);
+CREATE TABLE webhook_replay_jobs (
+  replay_id text PRIMARY KEY,
+  endpoint_id text NOT NULL,
+  since timestamptz NOT NULL,
+  until timestamptz NOT NULL,
+  position_commit bigint NOT NULL DEFAULT -1,
+  position_prepare bigint NOT NULL DEFAULT -1,
+  scheduled integer NOT NULL DEFAULT 0,
+  done boolean NOT NULL DEFAULT false
+);
+
+CREATE FUNCTION webhook_claim(
+  p_owner text,
+  p_done_ids uuid[], p_done_status text[], p_done_revision bigint[], p_done_attempts integer[], p_done_next timestamptz[],
+  p_endpoints text[], p_concurrency integer[], p_rate double precision[], p_lease_ms integer[], p_any_time boolean[]
+) RETURNS TABLE (delivery_id uuid, endpoint_id text, message_id text, correlation_id text, revision bigint, attempts integer, retry_base integer, claims integer, payload jsonb)
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+  v_now timestamptz := clock_timestamp();
+  v_free integer;
+  v_tokens double precision;
+  v_burst double precision;
+  v_taken integer;
+  r record;
+BEGIN
+  -- Finished attempts first: their slots count as free below. Only the lease holder completes; a row that
+  -- moved on meanwhile (a redelivery request) keeps its newer state and only loses the lease.
+  UPDATE webhook_queue q SET
+    status = CASE WHEN q.revision <= c.revision THEN c.status ELSE q.status END,
+    attempts = CASE WHEN q.revision <= c.revision THEN c.attempts ELSE q.attempts END,
+    next_attempt_at = CASE WHEN q.revision <= c.revision THEN coalesce(c.next_at, q.next_attempt_at) ELSE q.next_attempt_at END,
+    revision = greatest(q.revision, c.revision),
+    claimed_until = '-infinity',
+    claimed_by = NULL
+  FROM unnest(p_done_ids, p_done_status, p_done_revision, p_done_attempts, p_done_next) AS c(id, status, revision, attempts, next_at)
+  WHERE q.delivery_id = c.id AND q.claimed_by = p_owner;
+
+  FOR i IN 1 .. coalesce(array_length(p_endpoints, 1), 0) LOOP
+    PERFORM pg_advisory_xact_lock(1703, hashtext(p_endpoints[i]));
+    SELECT p_concurrency[i] - count(*) INTO v_free FROM webhook_queue q
+      WHERE q.endpoint_id = p_endpoints[i] AND q.status = 'pending' AND q.claimed_until > '-infinity' AND q.claimed_until > v_now;
+    CONTINUE WHEN v_free <= 0;
+    IF p_rate[i] IS NOT NULL THEN
+      v_burst := greatest(p_rate[i], 1);
+      INSERT INTO webhook_rate_buckets AS b VALUES (p_endpoints[i], v_burst, v_now) ON CONFLICT DO NOTHING;
+      SELECT least(v_burst, b.tokens + extract(epoch FROM v_now - b.refilled_at) * p_rate[i]) INTO v_tokens
+        FROM webhook_rate_buckets b WHERE b.endpoint_id = p_endpoints[i];
+      v_free := least(v_free, floor(v_tokens)::integer);
+      CONTINUE WHEN v_free <= 0;
+    END IF;
+    v_taken := 0;
+    FOR r IN
+      UPDATE webhook_queue q SET claimed_until = v_now + p_lease_ms[i] * interval '1 millisecond', claimed_by = p_owner, claims = q.claims + 1
+      FROM (SELECT w.delivery_id FROM webhook_queue w
+            WHERE w.endpoint_id = p_endpoints[i] AND w.status = 'pending' AND (p_any_time[i] OR w.next_attempt_at <= v_now) AND w.claimed_until <= v_now
+            ORDER BY w.next_attempt_at LIMIT v_free FOR UPDATE SKIP LOCKED) AS picked
+      WHERE q.delivery_id = picked.delivery_id
+      RETURNING q.delivery_id, q.endpoint_id, q.message_id, q.correlation_id, q.revision, q.attempts, q.retry_base, q.claims, q.payload
+    LOOP
+      delivery_id := r.delivery_id; endpoint_id := r.endpoint_id; message_id := r.message_id; correlation_id := r.correlation_id; revision := r.revision;
+      attempts := r.attempts; retry_base := r.retry_base; claims := r.claims; payload := r.payload;
+      v_taken := v_taken + 1;
+      RETURN NEXT;
+    END LOOP;
+    IF p_rate[i] IS NOT NULL THEN
+      UPDATE webhook_rate_buckets b SET tokens = v_tokens - v_taken, refilled_at = v_now WHERE b.endpoint_id = p_endpoints[i];
+    END IF;
+  END LOOP;
+END;
+$$;`,
+  },
+];

@@ -1,0 +1,363 @@
+import { type ExternalEvent, fold, handleCommand, NotFoundError, systemContext, toDomainEvent } from '@app/core';
+import type { Pool } from '@app/database';
+import { type EventStore, WrongExpectedVersionError } from '@app/event-store';
+import type { Logger } from '@nestjs/common';
+import { randomBytes, randomUUID } from 'node:crypto';
+import os from 'node:os';
+import pg from 'pg';
+import { type DeliveryCommand, deliveryDecider, type DeliveryEvent, type DeliveryState, deliveryStreamId } from '../deliveries/delivery.decider.js';
+import { WEBHOOK_PROVIDERS } from '../deliveries/providers.js';
+import { type DisableReason, endpointDecider, endpointStreamId } from '../endpoints/endpoint.decider.js';
+import type { SecretBox } from '../security/secret-box.js';
+import { signatureHeader } from '../security/signing.js';
+import { WEBHOOKS_CHANNEL } from './delivery-queue.js';
+import type { RegisteredEndpoint } from './endpoint-registry.js';
+import { LiveEndpointRegistry } from './live-registry.js';
+import type { WebhookHttpClient } from './webhook-client.js';
+
+interface ClaimedRow {
+  delivery_id: string;
+  endpoint_id: string;
+  message_id: string;
+  correlation_id: string;
+  revision: string;
+  attempts: number;
+  retry_base: number;
+  claims: number;
+  payload: ExternalEvent;
+}
+
+interface Completion {
+  id: string;
+  status: string;
+  revision: bigint;
+  attempts: number;
+  nextAt: string | null;
+}
+
+/** A lease outlives the longest attempt by this much, so a live sender never loses its claim. */
+const LEASE_MARGIN_MS = 15_000;
+const SWEEP_LEASE_MS = 30_000;
+const IDLE_POLL_MS = 1000;
+const SWEEP_EVERY_MS = 30_000;
+const UNKNOWN_ENDPOINT_DELAY_MS = 1000;
+
+export interface DispatcherOptions {
+  autoDisableAfterMs: number;
+  connectionString: string;
+}
+
+/**
+ * Sends due deliveries. Each cycle is one call of webhook_claim: it stores the attempts finished since
+ * the last call and claims due rows, per endpoint within its concurrency and rate limit across every
+ * process manager. A claimed attempt is sent, then recorded in the delivery stream with the revision the
+ * row was claimed at, so whatever happened to the delivery meanwhile (a cancel, another sender after a
+ * lost lease) is seen and folded in, never overwritten.
+ */
+export class WebhookDispatcher {
+  private readonly owner = `${os.hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  private readonly registry: LiveEndpointRegistry;
+  private readonly inFlight = new Set<Promise<void>>();
+  private readonly secrets = new Map<string, string>();
+  private readonly failing = new Map<string, boolean>();
+  /** Disabled or deleted endpoints whose pending deliveries must be cancelled. */
+  private readonly sweep = new Set<string>();
+  private completions: Completion[] = [];
+  private listener: pg.Client | null = null;
+  private wakeUp: (() => void) | null = null;
+  private wakeRequested = false;
+  private nextDueAt = Number.POSITIVE_INFINITY;
+  private lastSweepAt = 0;
+  private running: Promise<void> | null = null;
+  private stopped = false;
+
+  constructor(
+    private readonly pool: Pool,
+    private readonly store: EventStore,
+    private readonly box: SecretBox,
+    private readonly http: WebhookHttpClient,
+    private readonly logger: Logger,
+    private readonly options: DispatcherOptions,
+  ) {
+    this.registry = new LiveEndpointRegistry(store, logger, (endpoint) => {
+      if (endpoint.status !== 'enabled') this.sweep.add(endpoint.id);
+      this.wake();
+    });
+  }
+
+  async start(): Promise<void> {
+    this.registry.start();
+    await this.listen();
+    await Promise.race([this.registry.ready, new Promise((r) => setTimeout(r, 5000).unref())]);
+    this.running = this.loop();
+  }
+
+  wake(): void {
+    this.wakeRequested = true;
+    this.wakeUp?.();
+  }
+
+  endpoint(id: string): RegisteredEndpoint | undefined {
+    return this.registry.get(id);
+  }
+
+  private async listen(): Promise<void> {
+    if (this.stopped) return;
+    const client = new pg.Client({ connectionString: this.options.connectionString, application_name: 'opsledger-webhooks-listen' });
+    const retry = () => {
+      if (this.listener !== client) return;
+      this.listener = null;
+      client.removeAllListeners();
+      client.on('error', () => undefined);
+      void client.end().catch(() => undefined);
+      if (!this.stopped) setTimeout(() => void this.listen(), 1000).unref();
+    };
+    client.on('notification', () => this.wake());
+    client.on('error', retry);
+    client.on('end', retry);
+    this.listener = client;
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${WEBHOOKS_CHANNEL}`);
+    } catch {
+      retry();
+    }
+  }
+
+  private async loop(): Promise<void> {
+    while (!this.stopped) {
+      this.wakeRequested = false;
+      try {
+        await this.cycle();
+      } catch (error) {
+        this.logger.warn({ err: error }, 'webhook claim failed; retrying');
+        await this.sleep(1000);
+        continue;
+      }
+      if (this.wakeRequested) continue;
+      const untilDue = this.nextDueAt - Date.now();
+      await this.sleep(Math.max(5, Math.min(IDLE_POLL_MS, untilDue, this.rateLimitedPollMs())));
+    }
+  }
+
+  private rateLimitedPollMs(): number {
+    let poll = IDLE_POLL_MS;
+    for (const e of this.registry.all()) if (e.status === 'enabled' && e.definition.rateLimitPerSecond) poll = Math.min(poll, Math.ceil(1000 / e.definition.rateLimitPerSecond));
+    return poll;
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wakeUp = () => {
+        this.wakeUp = null;
+        done();
+      };
+    });
+  }
+
+  private async cycle(): Promise<void> {
+    const now = Date.now();
+    if (now - this.lastSweepAt > SWEEP_EVERY_MS) {
+      this.lastSweepAt = now;
+      for (const e of this.registry.all()) if (e.status !== 'enabled') this.sweep.add(e.id);
+    }
+    const targets: { id: string; concurrency: number; rate: number | null; leaseMs: number; anyTime: boolean }[] = [];
+    for (const e of this.registry.all()) {
+      if (e.status === 'enabled') targets.push({ id: e.id, concurrency: e.definition.maxConcurrency, rate: e.definition.rateLimitPerSecond, leaseMs: e.definition.timeoutMs + LEASE_MARGIN_MS, anyTime: false });
+      else if (this.sweep.has(e.id)) targets.push({ id: e.id, concurrency: 100, rate: null, leaseMs: SWEEP_LEASE_MS, anyTime: true });
+    }
+    // One order for every process, so the per-endpoint advisory locks never deadlock.
+    targets.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    const done = this.completions;
+    if (!targets.length && !done.length) return;
+    this.completions = [];
+    this.nextDueAt = Number.POSITIVE_INFINITY;
+    let rows: ClaimedRow[];
+    try {
+      ({ rows } = await this.pool.query<ClaimedRow>(
+        `SELECT * FROM webhook_claim($1, $2::uuid[], $3::text[], $4::bigint[], $5::integer[], $6::timestamptz[], $7::text[], $8::integer[], $9::float8[], $10::integer[], $11::boolean[])`,
+        [
+          this.owner,
+          done.map((c) => c.id),
+          done.map((c) => c.status),
+          done.map((c) => c.revision.toString()),
+          done.map((c) => c.attempts),
+          done.map((c) => c.nextAt),
+          targets.map((t) => t.id),
+          targets.map((t) => t.concurrency),
+          targets.map((t) => t.rate),
+          targets.map((t) => t.leaseMs),
+          targets.map((t) => t.anyTime),
+        ],
+      ));
+    } catch (error) {
+      this.completions.unshift(...done);
+      throw error;
+    }
+    for (const t of targets) if (t.anyTime && !rows.some((r) => r.endpoint_id === t.id)) this.sweep.delete(t.id);
+    for (const row of rows) {
+      const work = this.process(row)
+        .catch((error) => this.logger.error({ err: error, deliveryId: row.delivery_id }, 'delivery attempt failed unexpectedly; its lease expires and it is tried again'))
+        .finally(() => {
+          this.inFlight.delete(work);
+          this.wake();
+        });
+      this.inFlight.add(work);
+    }
+  }
+
+  private complete(completion: Completion): void {
+    this.completions.push(completion);
+    if (completion.status === 'pending' && completion.nextAt) this.nextDueAt = Math.min(this.nextDueAt, Date.parse(completion.nextAt));
+  }
+
+  private async process(row: ClaimedRow): Promise<void> {
+    const endpoint = this.registry.get(row.endpoint_id);
+    const state: DeliveryState = { status: 'pending', deliveryId: row.delivery_id, endpointId: row.endpoint_id, attempts: row.attempts, retryBase: row.retry_base };
+    const revision = BigInt(row.revision);
+    if (!endpoint) {
+      // Not in this process's registry yet (it is still reading): hand the row back for a moment.
+      const nextAt = new Date(Date.now() + UNKNOWN_ENDPOINT_DELAY_MS).toISOString();
+      this.complete({ id: row.delivery_id, status: 'pending', revision, attempts: row.attempts, nextAt });
+      return;
+    }
+    if (endpoint.status !== 'enabled') {
+      await this.record(row, state, revision, { type: 'CancelDelivery', reason: endpoint.status === 'deleted' ? 'endpoint-deleted' : 'endpoint-disabled', now: new Date() });
+      return;
+    }
+    const { definition } = endpoint;
+    const formatted = WEBHOOK_PROVIDERS[definition.provider](row.payload, definition.template);
+    const timestamp = new Date();
+    const result = await this.http.send({
+      url: definition.url,
+      timeoutMs: definition.timeoutMs,
+      body: formatted.body,
+      headers: {
+        'user-agent': 'OpsLedger-Webhooks/0.1',
+        ...definition.headers,
+        'content-type': formatted.contentType,
+        'webhook-id': row.message_id,
+        'webhook-timestamp': String(Math.floor(timestamp.getTime() / 1000)),
+        'webhook-signature': signatureHeader(this.secretsOf(endpoint, timestamp.getTime()), row.message_id, timestamp, formatted.body),
+      },
+    });
+    const events = await this.record(row, state, revision, { type: 'RecordAttempt', result, policy: definition.retry, random: Math.random(), now: new Date() });
+    const attempted = events.find((e) => e.type === 'WebhookDeliveryAttempted');
+    if (attempted?.type !== 'WebhookDeliveryAttempted') return;
+    if (attempted.data.outcome === 'gone') await this.disable(endpoint.id, 'gone', `${definition.url} answered 410 Gone`);
+    await this.noteOutcome(endpoint, attempted.data.outcome === 'succeeded', result.startedAt);
+  }
+
+  /** Appends what the decider makes of the command at the claimed revision; on a concurrent change, folds the stream and decides again. */
+  private async record(row: ClaimedRow, state: DeliveryState, revision: bigint, command: DeliveryCommand): Promise<DeliveryEvent[]> {
+    const stream = deliveryStreamId(row.delivery_id);
+    const metadata = { actor: { kind: 'system' as const, id: 'webhook-dispatcher' }, correlationId: row.correlation_id, causationId: row.delivery_id };
+    for (let attempt = 0; ; attempt++) {
+      const events = deliveryDecider.decide(command, state);
+      if (!events.length) {
+        this.complete({ id: row.delivery_id, status: state.status === 'none' ? 'cancelled' : state.status, revision, attempts: state.status === 'none' ? 0 : state.attempts, nextAt: null });
+        return events;
+      }
+      try {
+        const appended = await this.store.appendToStream(
+          stream,
+          events.map((e) => ({ id: randomUUID(), type: e.type, data: e.data, metadata })),
+          { expectedRevision: revision },
+        );
+        const next = events.reduce((s, e) => deliveryDecider.evolve(s, e), state);
+        const attempted = events.find((e) => e.type === 'WebhookDeliveryAttempted');
+        const nextAt = attempted?.type === 'WebhookDeliveryAttempted' ? attempted.data.nextAttemptAt : null;
+        if (next.status !== 'none') this.complete({ id: row.delivery_id, status: next.status, revision: appended.nextExpectedRevision, attempts: next.attempts, nextAt });
+        return events;
+      } catch (error) {
+        if (!(error instanceof WrongExpectedVersionError) || attempt >= 5) throw error;
+        const recorded = await this.store.readStream(stream);
+        state = fold(deliveryDecider, recorded.map(toDomainEvent) as DeliveryEvent[]);
+        revision = recorded.length ? recorded[recorded.length - 1].revision : -1n;
+      }
+    }
+  }
+
+  /** The current secret, and the previous one while its overlap lasts: receivers on either secret verify. */
+  private secretsOf(endpoint: RegisteredEndpoint, now: number): string[] {
+    const open = (sealed: string) => {
+      let plain = this.secrets.get(sealed);
+      if (!plain) {
+        plain = this.box.open(sealed, endpoint.id);
+        this.secrets.set(sealed, plain);
+      }
+      return plain;
+    };
+    const secrets = [open(endpoint.secret)];
+    if (endpoint.previousSecret && endpoint.previousSecret.expiresAt > now) secrets.push(open(endpoint.previousSecret.sealed));
+    return secrets;
+  }
+
+  /**
+   * Failure tracking for auto-disable: failing_since is the first failure after the last success, kept in
+   * PostgreSQL so a restart or another process manager continues the count. Successes write only on a change.
+   */
+  private async noteOutcome(endpoint: RegisteredEndpoint, success: boolean, at: Date): Promise<void> {
+    if (success) {
+      if (this.failing.get(endpoint.id) === false) return;
+      await this.pool.query('UPDATE webhook_endpoint_failures SET failing_since = NULL WHERE endpoint_id = $1', [endpoint.id]);
+      this.failing.set(endpoint.id, false);
+      return;
+    }
+    const { rows } = await this.pool.query<{ failing_since: Date }>(
+      `INSERT INTO webhook_endpoint_failures (endpoint_id, failing_since) VALUES ($1, $2)
+       ON CONFLICT (endpoint_id) DO UPDATE SET failing_since = coalesce(webhook_endpoint_failures.failing_since, excluded.failing_since)
+       RETURNING failing_since`,
+      [endpoint.id, at],
+    );
+    this.failing.set(endpoint.id, true);
+    const since = Math.max(rows[0].failing_since.getTime(), endpoint.enabledAt);
+    if (at.getTime() - since >= this.options.autoDisableAfterMs) {
+      await this.disable(endpoint.id, 'failing', `every attempt failed since ${new Date(since).toISOString()}`);
+    }
+  }
+
+  private async disable(endpointId: string, reason: DisableReason, detail: string): Promise<void> {
+    try {
+      const result = await handleCommand(this.store, endpointDecider, endpointStreamId(endpointId), { type: 'DisableEndpoint', reason, detail, now: new Date() }, systemContext('webhook-dispatcher'));
+      if (result.events.length) {
+        this.logger.warn({ endpointId, reason, detail }, 'webhook endpoint disabled');
+        await this.pool.query('UPDATE webhook_endpoint_failures SET failing_since = NULL WHERE endpoint_id = $1', [endpointId]);
+        this.failing.delete(endpointId);
+      }
+    } catch (error) {
+      if (!(error instanceof NotFoundError)) throw error;
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.wake();
+    await this.running;
+    await Promise.allSettled([...this.inFlight]);
+    // Hand back the finished attempts so their slots and states are right for whoever continues.
+    if (this.completions.length) await this.cycleCompletionsOnly().catch(() => undefined);
+    const listener = this.listener;
+    this.listener = null;
+    if (listener) {
+      listener.removeAllListeners();
+      listener.on('error', () => undefined);
+      await listener.end().catch(() => undefined);
+    }
+    await this.registry.stop();
+  }
+
+  private async cycleCompletionsOnly(): Promise<void> {
+    const done = this.completions;
+    this.completions = [];
+    await this.pool.query(
+      `SELECT * FROM webhook_claim($1, $2::uuid[], $3::text[], $4::bigint[], $5::integer[], $6::timestamptz[], '{}', '{}', '{}', '{}', '{}')`,
+      [this.owner, done.map((c) => c.id), done.map((c) => c.status), done.map((c) => c.revision.toString()), done.map((c) => c.attempts), done.map((c) => c.nextAt)],
+    );
+  }
+}

@@ -1,0 +1,70 @@
+import { APP_CONFIG, type EnvConfig } from '@app/config';
+import type { ExternalEventCatalog } from '@app/core';
+import { type Pool, runMigrations } from '@app/database';
+import { EVENT_STORE, type EventStore } from '@app/event-store';
+import { DATABASE_URL, PG_POOL } from '@app/platform';
+import { type DynamicModule, Inject, Injectable, Logger, Module, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { webhookDispatchMigrations } from './dispatch/dispatch.schema.js';
+import { WebhookDispatcher } from './dispatch/dispatcher.js';
+import { ReplayWorker } from './dispatch/replay-worker.js';
+import { WebhookRouter } from './dispatch/router.js';
+import { WebhookHttpClient } from './dispatch/webhook-client.js';
+import type { WebhookAllowlist } from './security/address-guard.js';
+import type { SecretBox } from './security/secret-box.js';
+import { SECRET_BOX, WEBHOOK_ALLOWLIST, WEBHOOK_SECURITY_PROVIDERS } from './webhooks.providers.js';
+
+export const WEBHOOK_EVENT_CATALOG = Symbol('WEBHOOK_EVENT_CATALOG');
+
+/** Router (one process at a time), dispatcher and replay worker (every process), started after the schema is in place. */
+@Injectable()
+export class WebhookDelivery implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger('webhooks');
+  private readonly http: WebhookHttpClient;
+  readonly dispatcher: WebhookDispatcher;
+  readonly router: WebhookRouter;
+  readonly replays: ReplayWorker;
+
+  constructor(
+    @Inject(PG_POOL) private readonly pool: Pool,
+    @Inject(EVENT_STORE) store: EventStore,
+    @Inject(APP_CONFIG) config: EnvConfig,
+    @Inject(DATABASE_URL) databaseUrl: string,
+    @Inject(SECRET_BOX) box: SecretBox,
+    @Inject(WEBHOOK_ALLOWLIST) allowlist: WebhookAllowlist,
+    @Inject(WEBHOOK_EVENT_CATALOG) catalog: ExternalEventCatalog,
+  ) {
+    this.http = new WebhookHttpClient(allowlist, config.OPSLEDGER_WEBHOOK_RESPONSE_LIMIT_BYTES);
+    this.dispatcher = new WebhookDispatcher(pool, store, box, this.http, this.logger, {
+      autoDisableAfterMs: config.OPSLEDGER_WEBHOOK_AUTO_DISABLE_AFTER_SECONDS * 1000,
+      connectionString: databaseUrl,
+    });
+    this.replays = new ReplayWorker(pool, store, catalog, (id) => this.dispatcher.endpoint(id), this.logger);
+    this.router = new WebhookRouter(pool, store, catalog, databaseUrl, this.logger, () => this.replays.kick());
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    await runMigrations(this.pool, webhookDispatchMigrations);
+    await this.dispatcher.start();
+    this.router.start();
+    this.replays.start();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.router.stop();
+    await this.replays.stop();
+    await this.dispatcher.stop();
+    await this.http.close();
+  }
+}
+
+@Module({})
+export class WebhookDeliveryModule {
+  /** catalog: the public event names (libs/read-models EXTERNAL_EVENTS), passed in to keep this library free of the catalogue's imports. */
+  static forRoot(options: { catalog: ExternalEventCatalog }): DynamicModule {
+    return {
+      module: WebhookDeliveryModule,
+      providers: [...WEBHOOK_SECURITY_PROVIDERS, { provide: WEBHOOK_EVENT_CATALOG, useValue: options.catalog }, WebhookDelivery],
+      exports: [WebhookDelivery],
+    };
+  }
+}

@@ -1,0 +1,88 @@
+import http from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+
+export interface ReceivedRequest {
+  path: string;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+  receivedAt: number;
+}
+
+export interface Reply {
+  status: number;
+  headers?: Record<string, string>;
+  body?: string;
+}
+
+/** Decides the answer to one request; 'stall' never answers (until the receiver stops). */
+export type Behaviour = (request: ReceivedRequest, index: number) => Reply | 'stall';
+
+/**
+ * A real HTTP server on loopback that records every request and answers as told: it can fail (any
+ * status), stall (never answer), go down (connections refused) and come back on the same port.
+ */
+export class WebhookReceiver {
+  readonly requests: ReceivedRequest[] = [];
+  private behaviour: Behaviour = () => ({ status: 204 });
+  private server: http.Server | null = null;
+  private readonly sockets = new Set<Socket>();
+  port = 0;
+
+  static async start(): Promise<WebhookReceiver> {
+    const receiver = new WebhookReceiver();
+    await receiver.up();
+    return receiver;
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  respond(behaviour: Behaviour): void {
+    this.behaviour = behaviour;
+  }
+
+  /** Requests to one path (each endpoint in a test gets its own path). */
+  at(path: string): ReceivedRequest[] {
+    return this.requests.filter((r) => r.path === path);
+  }
+
+  async up(): Promise<void> {
+    const server = http.createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const request: ReceivedRequest = { path: req.url ?? '/', headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), receivedAt: Date.now() };
+        const index = this.requests.push(request) - 1;
+        const reply = this.behaviour(request, index);
+        if (reply === 'stall') return;
+        res.writeHead(reply.status, reply.headers);
+        res.end(reply.body);
+      });
+    });
+    server.on('connection', (socket) => {
+      this.sockets.add(socket);
+      socket.on('close', () => this.sockets.delete(socket));
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.port, '127.0.0.1', () => resolve());
+    });
+    this.port = (server.address() as AddressInfo).port;
+    this.server = server;
+  }
+
+  /** Down: stops listening and cuts every open connection, so senders see refused or reset connections. */
+  async down(): Promise<void> {
+    const server = this.server;
+    this.server = null;
+    if (!server) return;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    for (const socket of this.sockets) socket.destroy();
+    await closed;
+  }
+
+  async close(): Promise<void> {
+    await this.down();
+  }
+}

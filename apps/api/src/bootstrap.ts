@@ -29,7 +29,8 @@ export async function createApiApp(options: ApiAppOptions): Promise<NestFastifyA
     routerOptions: { maxParamLength: 1024 },
     // Errors the router answers itself (too long or malformed URL) are problem+json too.
     frameworkErrors: (error: Error, request: FastifyRequest, reply: FastifyReply) => sendProblem(reply, toProblem(error, request)),
-    trustProxy: true,
+    // Only behind a known proxy may X-Forwarded-For name the client ip (audit metadata, token last-used ip).
+    trustProxy: config.OPSLEDGER_TRUST_PROXY,
     requestIdHeader: 'x-request-id',
     genReqId: (req: { headers: Record<string, string | string[] | undefined> }) => {
       const given = req.headers['x-request-id'];

@@ -1,5 +1,5 @@
 import { plainToInstance, Transform } from 'class-transformer';
-import { IsIn, IsInt, IsOptional, IsString, Matches, Max, Min, ValidateBy, validateSync } from 'class-validator';
+import { IsIn, IsInt, IsOptional, IsString, Matches, Max, Min, Validate, ValidateBy, validateSync, ValidatorConstraint, type ValidatorConstraintInterface } from 'class-validator';
 import { isIP } from 'node:net';
 
 const toInt = ({ value }: { value: unknown }) => (value === undefined || value === '' ? undefined : Number(value));
@@ -21,6 +21,17 @@ const IsAllowlist = () =>
       defaultMessage: () => 'OPSLEDGER_WEBHOOK_ALLOWLIST must be comma-separated host names, IP addresses or CIDRs (e.g. 127.0.0.1/32,hooks.internal)',
     },
   });
+
+@ValidatorConstraint({ name: 'trustProxy' })
+class TrustProxyConstraint implements ValidatorConstraintInterface {
+  validate(value: unknown): boolean {
+    if (typeof value === 'boolean') return true;
+    return typeof value === 'string' && value.split(',').every((part) => /^[0-9a-fA-F.:/]+$/.test(part.trim()));
+  }
+  defaultMessage(): string {
+    return 'OPSLEDGER_TRUST_PROXY must be true, false, or comma-separated proxy addresses/CIDRs';
+  }
+}
 
 /** Every setting the processes read from the environment; validated at start. */
 export class EnvConfig {
@@ -59,6 +70,11 @@ export class EnvConfig {
 
   @IsOptional() @Transform(toInt) @IsInt() @Min(2) @Max(500)
   OPSLEDGER_DB_POOL_SIZE = 20;
+
+  /** Trust X-Forwarded-For from proxies: false (default), true, or comma-separated proxy addresses/CIDRs. */
+  @IsOptional() @Transform(({ value }) => (value === undefined || value === '' || value === 'false' ? false : value === 'true' ? true : String(value)))
+  @Validate(TrustProxyConstraint)
+  OPSLEDGER_TRUST_PROXY: boolean | string = false;
 
   /** AES-256-GCM key for secrets at rest: 32 bytes as base64 or hex; unset: <data dir>/encryption-key, created on first start. */
   @IsOptional() @Matches(/^([A-Za-z0-9+/]{43}=|[A-Za-z0-9_-]{43}|[0-9a-fA-F]{64})$/, { message: 'OPSLEDGER_ENCRYPTION_KEY must be 32 bytes as base64 (44 characters) or hex (64 characters)' })

@@ -5,6 +5,7 @@ import { ulid } from 'ulid';
 import type { Role } from '../permissions.js';
 import { tokenDecider, tokenStreamId } from './token.decider.js';
 import { generateTokenSecret, hashTokenSecret } from './token-secret.js';
+import { TokenVerifier } from './token-verifier.js';
 
 const DAY_MS = 86_400_000;
 
@@ -50,7 +51,7 @@ export class CreateTokenHandler implements ICommandHandler<CreateTokenCommand> {
 
 @CommandHandler(RotateTokenCommand)
 export class RotateTokenHandler implements ICommandHandler<RotateTokenCommand> {
-  constructor(private readonly executor: CommandExecutor) {}
+  constructor(private readonly executor: CommandExecutor, private readonly verifier: TokenVerifier) {}
 
   async execute({ tokenId, gracePeriodSeconds, expiresInDays, ctx }: RotateTokenCommand) {
     const secret = generateTokenSecret();
@@ -61,15 +62,18 @@ export class RotateTokenHandler implements ICommandHandler<RotateTokenCommand> {
       { type: 'RotateToken', secretHash: hashTokenSecret(secret), graceSeconds: gracePeriodSeconds, expiresAt, now: ctx.now },
       ctx,
     );
+    // This node forgets the old secret at once; other nodes follow the token events (TokenVerifier).
+    this.verifier.forget(tokenId);
     return { secret };
   }
 }
 
 @CommandHandler(RevokeTokenCommand)
 export class RevokeTokenHandler implements ICommandHandler<RevokeTokenCommand> {
-  constructor(private readonly executor: CommandExecutor) {}
+  constructor(private readonly executor: CommandExecutor, private readonly verifier: TokenVerifier) {}
 
   async execute({ tokenId, ctx }: RevokeTokenCommand) {
     await this.executor.execute(tokenDecider, tokenStreamId(tokenId), { type: 'RevokeToken', now: ctx.now }, ctx);
+    this.verifier.forget(tokenId);
   }
 }

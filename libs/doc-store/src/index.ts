@@ -9,3 +9,4 @@ export * from './doc-store-query.module.js';
 export * from './query/query.types.js';
 export * from './query/query.parser.js';
 export * from './query/document-query.service.js';
+export * from './query/query.compiler.js';

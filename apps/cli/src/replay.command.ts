@@ -90,7 +90,8 @@ export async function replayCommand(cli: CliConfig, projections: Projection[]): 
   const pool = createPool(databaseUrl, { max: 4, applicationName: 'opsledger-replay' });
   const store = createEventStore({ eventStoreConnectionString: cli.config.EVENTSTORE_CONNECTION_STRING, pool, databaseUrl });
   const positions = new ProjectionPositions(pool, databaseUrl);
-  const runnerLog = { info: () => undefined, warn: (o: object, m: string) => say(`warning: ${m}`), error: (o: object, m: string) => say(`error: ${m} ${String((o as { err?: Error }).err?.message ?? '')}`) };
+  const reason = (o: object) => ((o as { err?: Error }).err ? `: ${(o as { err: Error }).err.message}` : '');
+  const runnerLog = { info: () => undefined, warn: (o: object, m: string) => say(`warning: ${m}${reason(o)}`), error: (o: object, m: string) => say(`error: ${m}${reason(o)}`) };
   const runner = new ProjectionRunner(pool, store, projections, positions, databaseUrl, runnerLog, { electionIntervalMs: 500 });
   let interrupted = false;
   const onSignal = () => (interrupted = true);

@@ -103,7 +103,7 @@ export class ProjectionRunner {
     if (!client) return;
     for (const r of this.running.values()) {
       if (r.leader) {
-        await this.restartIfMovedBack(r).catch((error) => this.logger.warn({ err: error, projection: r.projection.name }, 'projection checkpoint check failed'));
+        await this.restartIfMovedBack(r).catch((error) => !this.stopped && this.logger.warn({ err: error, projection: r.projection.name }, 'projection checkpoint check failed'));
         continue;
       }
       try {
@@ -113,7 +113,8 @@ export class ProjectionRunner {
           await this.subscribe(r);
         }
       } catch (error) {
-        this.logger.warn({ err: error, projection: r.projection.name }, 'projection election failed');
+        // stop() ends the lock connection under a running election round; that is no failure.
+        if (!this.stopped) this.logger.warn({ err: error, projection: r.projection.name }, 'projection election failed');
       }
     }
   }

@@ -1,27 +1,25 @@
+// Delivery behaviour end to end: api and process manager in this process on one database, a real HTTP
+// receiver on loopback (allow-listed), real undici requests, signatures checked with the standardwebhooks package.
 import type { INestApplicationContext } from '@nestjs/common';
-import type pg from 'pg';
+import standardwebhooks from 'standardwebhooks';
 import { startTestApi, type TestApi } from '../support/api.js';
 import { startTestProcessManager } from '../support/process-manager.js';
-import { connectDatabase, sleep } from '../support/problem.js';
+import { eventually, expectProblem, sleep } from '../support/problem.js';
 import { WebhookReceiver } from '../support/webhook-receiver.js';
 import { createWebhook, deliveriesOf, deliveriesWhen, received, TEST_ENCRYPTION_KEY, verified } from '../support/webhooks.js';
 
-const ENV = { OPSLEDGER_WEBHOOK_ALLOWLIST: '127.0.0.1/32', OPSLEDGER_ENCRYPTION_KEY: TEST_ENCRYPTION_KEY, OPSLEDGER_WEBHOOK_AUTO_DISABLE_AFTER_SECONDS: '2' };
+const ENV = { OPSLEDGER_WEBHOOK_ALLOWLIST: '127.0.0.1/32', OPSLEDGER_ENCRYPTION_KEY: TEST_ENCRYPTION_KEY, OPSLEDGER_WEBHOOK_RESPONSE_LIMIT_BYTES: '64' };
+const FAST_RETRIES = { strategy: 'schedule', delaysSeconds: [0.2, 0.2, 0.2] };
 
 let api: TestApi;
 let pm: INestApplicationContext;
 let receiver: WebhookReceiver;
-let db: pg.Client;
 
 beforeAll(async () => {
-  api = await startTestApi(ENV);
+  [api, receiver] = await Promise.all([startTestApi(ENV), WebhookReceiver.start()]);
   pm = await startTestProcessManager(api.databaseUrl, ENV);
-  receiver = await WebhookReceiver.start();
-  db = await connectDatabase(api.databaseUrl);
-  receiver.respond((req) => (req.path.startsWith('/fail-then-ok') ? { status: 204 } : { status: 204 }));
 });
 afterAll(async () => {
-  await db?.end();
   await pm?.close();
   await api?.close();
   await receiver?.close();
@@ -31,25 +29,177 @@ const setKey = async (key: string, value: unknown) => {
   const res = await api.call('PUT', `/api/key-value/${encodeURIComponent(key)}`, { value });
   expect(res.status).toBe(200);
 };
+const kvEvents = (prefix: string) => ({ events: ['key-value.entry.*'], filter: { field: 'key', op: 'prefix', value: prefix } });
 
 test('matching events are delivered, signed, as {type, timestamp, data}; others are not', async () => {
-  const sets = await createWebhook(api, receiver, '/sets', { events: ['key-value.entry.set'] });
-  const deletes = await createWebhook(api, receiver, '/deletes', { events: ['key-value.entry.deleted'] });
+  const sets = await createWebhook(api, receiver, '/sets', { events: ['key-value.entry.set'], filter: { field: 'key', op: 'glob', value: 'match/*' } });
+  const deletes = await createWebhook(api, receiver, '/deletes', { events: ['key-value.entry.deleted'], filter: { field: 'key', op: 'glob', value: 'match/*' } });
   expect(sets.secret).toMatch(/^whsec_/);
-  await setKey('wh/a', { n: 1 });
+  await setKey('match/a', { n: 1 });
   const [request] = await received(receiver, '/sets');
   const payload = verified(request, sets.secret);
-  expect(payload).toEqual({ type: 'key-value.entry.set', timestamp: expect.any(String), data: expect.objectContaining({ key: 'wh/a', value: { n: 1 }, version: 1 }) });
+  expect(payload).toEqual({ type: 'key-value.entry.set', timestamp: expect.any(String), data: expect.objectContaining({ key: 'match/a', value: { n: 1 }, version: 1 }) });
   expect(request.headers['webhook-id']).toMatch(/^msg_[0-9a-f]{32}$/);
   expect(request.headers['content-type']).toBe('application/json');
-  await deliveriesWhen(api, sets.id, (items) => items.length === 1 && items[0].status === 'succeeded');
+  const [delivery] = await deliveriesWhen(api, sets.id, (items) => items.length === 1 && items[0].status === 'succeeded');
+  expect(delivery).toMatchObject({ webhookId: request.headers['webhook-id'], eventType: 'key-value.entry.set', attemptCount: 1, attempts: [{ attempt: 1, statusCode: 204, outcome: 'succeeded' }] });
   expect(await deliveriesOf(api, deletes.id)).toEqual([]);
-  expect(receiver.at('/deletes')).toEqual([]);
 
-  const del = await api.call('DELETE', `/api/key-value/${encodeURIComponent('wh/a')}`);
-  expect(del.status).toBe(204);
+  expect((await api.call('DELETE', `/api/key-value/${encodeURIComponent('match/a')}`)).status).toBe(204);
   const [deleted] = await received(receiver, '/deletes');
-  expect(verified(deleted, deletes.secret)).toMatchObject({ type: 'key-value.entry.deleted', data: { key: 'wh/a' } });
+  expect(verified(deleted, deletes.secret)).toMatchObject({ type: 'key-value.entry.deleted', data: { key: 'match/a' } });
   await sleep(300);
   expect(receiver.at('/sets')).toHaveLength(1);
+});
+
+test('data filters: only events whose data match are delivered', async () => {
+  const hook = await createWebhook(api, receiver, '/filtered', {
+    events: ['key-value.entry.set'],
+    filter: { and: [{ field: 'key', op: 'glob', value: 'releases/**' }, { not: { field: 'value.env', op: 'eq', value: 'dev' } }] },
+  });
+  await setKey('other/x', { env: 'prod' });
+  await setKey('releases/2026/q4', { env: 'dev' });
+  await setKey('releases/2026/q4', { env: 'prod' });
+  const [only] = await received(receiver, '/filtered');
+  await sleep(500);
+  expect(receiver.at('/filtered')).toHaveLength(1);
+  expect(verified(only, hook.secret).data).toMatchObject({ key: 'releases/2026/q4', value: { env: 'prod' } });
+});
+
+test('redaction removes the configured fields before anything is sent or stored', async () => {
+  const hook = await createWebhook(api, receiver, '/redacted', { ...kvEvents('redact/'), redact: ['value.password', 'value.items.token'] });
+  await setKey('redact/a', { user: 'u', password: 'hunter2', items: [{ token: 't1', id: 1 }, { token: 't2', id: 2 }] });
+  const [request] = await received(receiver, '/redacted');
+  expect(verified(request, hook.secret).data.value).toEqual({ user: 'u', items: [{ id: 1 }, { id: 2 }] });
+  expect(request.body).not.toContain('hunter2');
+  const [delivery] = await deliveriesWhen(api, hook.id, (items) => items.length === 1);
+  const detail = await api.call('GET', `/api/webhooks/deliveries/${delivery.id}`);
+  expect(JSON.stringify(detail.body.payload)).not.toContain('hunter2');
+});
+
+test('secret rotation: during the overlap both secrets verify; without one only the new secret does', async () => {
+  const hook = await createWebhook(api, receiver, '/rotated', kvEvents('rotate/'));
+  const rotated = await api.call('POST', `/api/webhooks/${hook.id}/rotate-secret`, { overlapSeconds: 3600 });
+  expect(rotated.status).toBe(200);
+  expect(rotated.body.secret).toMatch(/^whsec_/);
+  expect(rotated.body.secret).not.toBe(hook.secret);
+  await setKey('rotate/a', 1);
+  const [first] = await received(receiver, '/rotated');
+  expect(String(first.headers['webhook-signature']).split(' ')).toHaveLength(2);
+  verified(first, hook.secret);
+  verified(first, rotated.body.secret);
+
+  const again = await api.call('POST', `/api/webhooks/${hook.id}/rotate-secret`, { overlapSeconds: 0 });
+  await setKey('rotate/b', 2);
+  const [, second] = await received(receiver, '/rotated', 2);
+  expect(String(second.headers['webhook-signature']).split(' ')).toHaveLength(1);
+  verified(second, again.body.secret);
+  expect(() => verified(second, rotated.body.secret)).toThrow(standardwebhooks.WebhookVerificationError);
+  const view = await api.call('GET', `/api/webhooks/${hook.id}`);
+  expect(JSON.stringify(view.body)).not.toMatch(/whsec_|v1\./);
+});
+
+test('a 500 is retried (same webhook-id) until it succeeds; every attempt is tracked', async () => {
+  receiver.on('/flaky', (_req, i) => (i < 2 ? { status: 500, body: 'x'.repeat(200) } : { status: 200, body: 'ok' }));
+  const hook = await createWebhook(api, receiver, '/flaky', { ...kvEvents('flaky/'), retry: FAST_RETRIES });
+  await setKey('flaky/a', 1);
+  const requests = await received(receiver, '/flaky', 3);
+  expect(new Set(requests.map((r) => r.headers['webhook-id'])).size).toBe(1);
+  for (const r of requests) verified(r, hook.secret);
+  const [delivery] = await deliveriesWhen(api, hook.id, (items) => items[0]?.status === 'succeeded');
+  expect(delivery.attempts.map((a: any) => [a.statusCode, a.outcome])).toEqual([[500, 'failed'], [500, 'failed'], [200, 'succeeded']]);
+  expect(delivery.attempts[0].response).toBe('x'.repeat(64) + ' …[truncated]');
+  expect(delivery.attempts[0].nextAttemptAt).toEqual(expect.any(String));
+  expect(delivery.attempts.every((a: any) => typeof a.durationMs === 'number' && a.at)).toBe(true);
+  expect(delivery.nextAttemptAt).toBeNull();
+  const health = (await api.call('GET', `/api/webhooks/${hook.id}`)).body.health;
+  expect(health).toMatchObject({ consecutiveFailures: 0, failuresTotal: 2, successesTotal: 1, lastSuccessAt: expect.any(String) });
+});
+
+test('a receiver that stalls times out; the last attempt fails the delivery', async () => {
+  receiver.on('/stall', () => 'stall');
+  const hook = await createWebhook(api, receiver, '/stall', { ...kvEvents('stall/'), timeoutMs: 300, retry: { strategy: 'schedule', delaysSeconds: [0.1] } });
+  await setKey('stall/a', 1);
+  const [delivery] = await deliveriesWhen(api, hook.id, (items) => items[0]?.status === 'failed');
+  expect(delivery.attempts).toHaveLength(2);
+  for (const a of delivery.attempts) expect(a).toMatchObject({ statusCode: null, error: 'timed out after 300 ms' });
+  expect(receiver.at('/stall')).toHaveLength(2);
+});
+
+test('429 with Retry-After waits as long as the receiver asks', async () => {
+  receiver.on('/busy', (_req, i) => (i === 0 ? { status: 429, headers: { 'retry-after': '2' } } : { status: 204 }));
+  const hook = await createWebhook(api, receiver, '/busy', { ...kvEvents('busy/'), retry: { strategy: 'schedule', delaysSeconds: [0.1, 0.1] } });
+  await setKey('busy/a', 1);
+  const [first, second] = await received(receiver, '/busy', 2);
+  expect(second.receivedAt - first.receivedAt).toBeGreaterThanOrEqual(1900);
+  const [delivery] = await deliveriesWhen(api, hook.id, (items) => items[0]?.status === 'succeeded');
+  expect(Date.parse(delivery.attempts[0].nextAttemptAt) - Date.parse(delivery.attempts[0].at)).toBeGreaterThanOrEqual(2000);
+});
+
+test('redirects are not followed: a 3xx is a failed attempt', async () => {
+  receiver.on('/moved', () => ({ status: 302, headers: { location: '/moved-here' } }));
+  const hook = await createWebhook(api, receiver, '/moved', { ...kvEvents('moved/'), retry: { strategy: 'schedule', delaysSeconds: [] } });
+  await setKey('moved/a', 1);
+  const [delivery] = await deliveriesWhen(api, hook.id, (items) => items[0]?.status === 'failed');
+  expect(delivery.attempts[0]).toMatchObject({ statusCode: 302, outcome: 'failed', error: 'redirect to /moved-here not followed' });
+  expect(receiver.at('/moved-here')).toEqual([]);
+});
+
+test('redelivery sends a settled delivery again with the same webhook-id', async () => {
+  const hook = await createWebhook(api, receiver, '/again', kvEvents('again/'));
+  await setKey('again/a', 1);
+  const [delivery] = await deliveriesWhen(api, hook.id, (items) => items[0]?.status === 'succeeded');
+  const res = await api.call('POST', `/api/webhooks/deliveries/${delivery.id}/redeliver`);
+  expect(res.status).toBe(202);
+  const [first, second] = await received(receiver, '/again', 2);
+  expect(second.headers['webhook-id']).toBe(first.headers['webhook-id']);
+  const [after] = await deliveriesWhen(api, hook.id, (items) => items[0]?.status === 'succeeded' && items[0].attemptCount === 2);
+  expect(after.attempts.map((a: any) => a.attempt)).toEqual([1, 2]);
+  expectProblem(await api.call('POST', '/api/webhooks/deliveries/00000000-0000-5000-8000-000000000000/redeliver'), 404, 'DELIVERY_NOT_FOUND');
+});
+
+test('test events and custom events', async () => {
+  const hook = await createWebhook(api, receiver, '/custom', { events: ['deploy.*'] });
+  const test = await api.call('POST', `/api/webhooks/${hook.id}/test`, { data: { hello: 'world' } });
+  expect(test.status).toBe(202);
+  const [ping] = await received(receiver, '/custom');
+  expect(verified(ping, hook.secret)).toMatchObject({ type: 'webhook.test', data: { hello: 'world' } });
+  await eventually(async () => {
+    const delivery = (await api.call('GET', `/api/webhooks/deliveries/${test.body.deliveryId}`)).body;
+    return delivery.status === 'succeeded' && delivery.test === true ? delivery : undefined;
+  }, 10_000, 'the test delivery to succeed');
+
+  const triggered = await api.call('POST', '/api/webhooks/trigger', { type: 'deploy.finished', data: { org: 'staging', ok: true } });
+  expect(triggered.status).toBe(202);
+  const [, custom] = await received(receiver, '/custom', 2);
+  expect(verified(custom, hook.secret)).toMatchObject({ type: 'deploy.finished', data: { org: 'staging', ok: true } });
+  expectProblem(await api.call('POST', '/api/webhooks/trigger', { type: 'task.completed', data: {} }), 400, 'RESERVED_EVENT_TYPE');
+  expectProblem(await api.call('POST', '/api/webhooks/trigger', { type: 'Not A Name' }), 400, 'VALIDATION_FAILED');
+});
+
+test('providers: Slack and Teams message bodies, and a custom template', async () => {
+  const slack = await createWebhook(api, receiver, '/slack', { ...kvEvents('providers/'), provider: 'slack' });
+  const teams = await createWebhook(api, receiver, '/teams', { ...kvEvents('providers/'), provider: 'teams' });
+  const custom = await createWebhook(api, receiver, '/template', { ...kvEvents('providers/'), provider: 'custom', template: { text: '{{type}}: {{data.key}}', value: '{{data.value}}' } });
+  await setKey('providers/a', { n: 7 });
+  const [s] = await received(receiver, '/slack');
+  const [t] = await received(receiver, '/teams');
+  const [c] = await received(receiver, '/template');
+  expect(verified(s, slack.secret)).toMatchObject({ text: expect.stringContaining('key-value.entry.set'), blocks: expect.any(Array) });
+  expect(verified(t, teams.secret)).toMatchObject({ type: 'message', attachments: [{ contentType: 'application/vnd.microsoft.card.adaptive' }] });
+  expect(verified(c, custom.secret)).toEqual({ text: 'key-value.entry.set: providers/a', value: { n: 7 } });
+});
+
+test('per-endpoint concurrency and rate limits hold', async () => {
+  receiver.on('/narrow', () => ({ status: 204, delayMs: 150 }));
+  await createWebhook(api, receiver, '/narrow', { ...kvEvents('narrow/'), maxConcurrency: 2 });
+  receiver.on('/slow-rate', () => ({ status: 204 }));
+  await createWebhook(api, receiver, '/slow-rate', { ...kvEvents('rate/'), rateLimitPerSecond: 5 });
+  await Promise.all(Array.from({ length: 8 }, (_, i) => setKey(`narrow/${i}`, i)));
+  await Promise.all(Array.from({ length: 10 }, (_, i) => setKey(`rate/${i}`, i)));
+  await received(receiver, '/narrow', 8);
+  expect(receiver.maxOpen.get('/narrow')).toBe(2);
+  const rated = await received(receiver, '/slow-rate', 10);
+  // A bucket of 5 then 5 per second: the tenth request cannot come before a second has passed.
+  expect(rated[9].receivedAt - rated[0].receivedAt).toBeGreaterThanOrEqual(900);
 });

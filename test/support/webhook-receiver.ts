@@ -10,6 +10,8 @@ export interface ReceivedRequest {
 
 export interface Reply {
   status: number;
+  /** Answer after this long. */
+  delayMs?: number;
   headers?: Record<string, string>;
   body?: string;
 }
@@ -23,7 +25,11 @@ export type Behaviour = (request: ReceivedRequest, index: number) => Reply | 'st
  */
 export class WebhookReceiver {
   readonly requests: ReceivedRequest[] = [];
-  private behaviour: Behaviour = () => ({ status: 204 });
+  private readonly behaviours = new Map<string, Behaviour>();
+  private readonly stalled = new Set<http.ServerResponse>();
+  /** Requests being answered right now, per path (to check concurrency limits). */
+  readonly open = new Map<string, number>();
+  readonly maxOpen = new Map<string, number>();
   private server: http.Server | null = null;
   private readonly sockets = new Set<Socket>();
   port = 0;
@@ -38,8 +44,9 @@ export class WebhookReceiver {
     return `http://127.0.0.1:${this.port}`;
   }
 
-  respond(behaviour: Behaviour): void {
-    this.behaviour = behaviour;
+  /** How requests to `path` are answered (default 204); `index` counts the requests to that path. */
+  on(path: string, behaviour: Behaviour): void {
+    this.behaviours.set(path, behaviour);
   }
 
   /** Requests to one path (each endpoint in a test gets its own path). */
@@ -53,11 +60,24 @@ export class WebhookReceiver {
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
         const request: ReceivedRequest = { path: req.url ?? '/', headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), receivedAt: Date.now() };
-        const index = this.requests.push(request) - 1;
-        const reply = this.behaviour(request, index);
-        if (reply === 'stall') return;
-        res.writeHead(reply.status, reply.headers);
-        res.end(reply.body);
+        this.requests.push(request);
+        const path = request.path;
+        const open = (this.open.get(path) ?? 0) + 1;
+        this.open.set(path, open);
+        this.maxOpen.set(path, Math.max(open, this.maxOpen.get(path) ?? 0));
+        res.on('close', () => this.open.set(path, (this.open.get(path) ?? 1) - 1));
+        const behaviour = this.behaviours.get(path) ?? (() => ({ status: 204 }));
+        const reply = behaviour(request, this.at(path).length - 1);
+        if (reply === 'stall') {
+          this.stalled.add(res);
+          return;
+        }
+        const send = () => {
+          res.writeHead(reply.status, reply.headers);
+          res.end(reply.body);
+        };
+        if (reply.delayMs) setTimeout(send, reply.delayMs);
+        else send();
       });
     });
     server.on('connection', (socket) => {
@@ -78,6 +98,7 @@ export class WebhookReceiver {
     this.server = null;
     if (!server) return;
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    this.stalled.clear();
     for (const socket of this.sockets) socket.destroy();
     await closed;
   }

@@ -15,7 +15,7 @@ export const WEBHOOK_SECURITY_PROVIDERS: Provider[] = [
     useFactory: (config: EnvConfig) => {
       const loaded = loadEncryptionKey(config);
       if (loaded.source === 'generated') {
-        new Logger('webhooks').warn({ file: loaded.file }, 'generated an encryption key for secrets at rest; back it up (or set OPSLEDGER_ENCRYPTION_KEY): sealed secrets cannot be read without it');
+        new Logger('webhooks').warn({ file: loaded.file, msg: 'generated an encryption key for secrets at rest; back it up (or set OPSLEDGER_ENCRYPTION_KEY): sealed secrets cannot be read without it' });
       }
       return new SecretBox(loaded.key);
     },

@@ -130,7 +130,7 @@ export class WebhookDispatcher {
       try {
         await this.cycle();
       } catch (error) {
-        this.logger.warn({ err: error }, 'webhook claim failed; retrying');
+        this.logger.warn({ err: error, msg: 'webhook claim failed; retrying' });
         await this.sleep(1000);
         continue;
       }
@@ -202,7 +202,7 @@ export class WebhookDispatcher {
     for (const t of targets) if (t.anyTime && !rows.some((r) => r.endpoint_id === t.id)) this.sweep.delete(t.id);
     for (const row of rows) {
       const work = this.process(row)
-        .catch((error) => this.logger.error({ err: error, deliveryId: row.delivery_id }, 'delivery attempt failed unexpectedly; its lease expires and it is tried again'))
+        .catch((error) => this.logger.error({ err: error, deliveryId: row.delivery_id, msg: 'delivery attempt failed unexpectedly; its lease expires and it is tried again' }))
         .finally(() => {
           this.inFlight.delete(work);
           this.wake();
@@ -326,7 +326,7 @@ export class WebhookDispatcher {
     try {
       const result = await handleCommand(this.store, endpointDecider, endpointStreamId(endpointId), { type: 'DisableEndpoint', reason, detail, now: new Date() }, systemContext('webhook-dispatcher'));
       if (result.events.length) {
-        this.logger.warn({ endpointId, reason, detail }, 'webhook endpoint disabled');
+        this.logger.warn({ endpointId, reason, detail, msg: 'webhook endpoint disabled' });
         await this.pool.query('UPDATE webhook_endpoint_failures SET failing_since = NULL WHERE endpoint_id = $1', [endpointId]);
         this.failing.delete(endpointId);
       }

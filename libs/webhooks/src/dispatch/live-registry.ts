@@ -34,7 +34,7 @@ export class LiveEndpointRegistry {
       },
       onError: (error) => {
         if (this.stopped) return;
-        this.logger.error({ err: error }, 'endpoint registry subscription failed; reading again');
+        this.logger.error({ err: error, msg: 'endpoint registry subscription failed; reading again' });
         setTimeout(() => !this.stopped && this.start(), 1000).unref();
       },
     });

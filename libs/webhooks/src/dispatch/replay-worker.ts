@@ -57,7 +57,7 @@ export class ReplayWorker {
       return;
     }
     this.running = this.drain()
-      .catch((error) => this.logger.error({ err: error }, 'webhook replay failed; retrying'))
+      .catch((error) => this.logger.error({ err: error, msg: 'webhook replay failed; retrying' }))
       .finally(() => {
         this.running = null;
         if (this.again) {
@@ -110,7 +110,7 @@ export class ReplayWorker {
       if (finished) {
         // Recorded before the job is marked done: a crash in between repeats the page and the decider ignores the second completion.
         await handleCommand(this.store, endpointDecider, endpointStreamId(job.endpoint_id), { type: 'CompleteReplay', replayId: job.replay_id, scheduled, now }, systemContext('webhook-replay'));
-        this.logger.log({ replayId: job.replay_id, endpointId: job.endpoint_id, scheduled }, 'webhook replay completed');
+        this.logger.log({ replayId: job.replay_id, endpointId: job.endpoint_id, scheduled, msg: 'webhook replay completed' });
       }
       await client.query(
         `UPDATE webhook_replay_jobs SET position_commit = coalesce($2, position_commit), position_prepare = coalesce($3, position_prepare), scheduled = $4, done = $5 WHERE replay_id = $1`,

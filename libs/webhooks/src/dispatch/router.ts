@@ -67,7 +67,7 @@ export class WebhookRouter {
     try {
       await this.subscribe();
     } catch (error) {
-      this.logger.error({ err: error }, 'webhook router failed to start; retrying');
+      this.logger.error({ err: error, msg: 'webhook router failed to start; retrying' });
       this.scheduleRestart();
     }
   }
@@ -89,7 +89,7 @@ export class WebhookRouter {
       onError: (error) => {
         this.subscription = null;
         if (this.stopped || !this.lock.held) return;
-        if (!(error instanceof CheckpointMovedError)) this.logger.error({ err: error }, 'webhook router stopped; restarting from its checkpoint');
+        if (!(error instanceof CheckpointMovedError)) this.logger.error({ err: error, msg: 'webhook router stopped; restarting from its checkpoint' });
         this.failures++;
         this.scheduleRestart();
       },
@@ -156,7 +156,7 @@ export class WebhookRouter {
       try {
         external = toExternalEvent(this.catalog, event);
       } catch (error) {
-        this.logger.error({ err: error, eventId: event.id, type: event.type }, 'cannot map event to its public form; no webhook for it');
+        this.logger.error({ err: error, eventId: event.id, type: event.type, msg: 'cannot map event to its public form; no webhook for it' });
         continue;
       }
       if (!external) continue;

@@ -4,6 +4,7 @@ import { DocStoreModule } from '@app/doc-store';
 import { KeyValueModule } from '@app/key-value';
 import { ALL_PROJECTIONS } from '@app/read-models';
 import { PlatformModule, type PlatformOptions } from '@app/platform';
+import { TasksModule } from '@app/tasks';
 import { WebhooksModule } from '@app/webhooks';
 import { type DynamicModule, Module } from '@nestjs/common';
 import { TerminusModule } from '@nestjs/terminus';
@@ -34,6 +35,7 @@ export class ApiModule {
         KeyValueModule,
         DocStoreModule,
         WebhooksModule,
+        TasksModule,
       ],
       controllers: [HealthController],
     };

@@ -3,6 +3,7 @@ import { KeyValueExpiryWorker } from '@app/key-value';
 import { PlatformModule, type PlatformOptions } from '@app/platform';
 import { ALL_PROJECTIONS, EXTERNAL_EVENTS } from '@app/read-models';
 import { WebhookDeliveryModule } from '@app/webhooks';
+import { TaskWorkerModule } from '@app/tasks';
 import { type DynamicModule, Module } from '@nestjs/common';
 
 export interface ProcessManagerOptions {
@@ -27,6 +28,7 @@ export class ProcessManagerModule {
           eventStoreFactory: options.eventStoreFactory,
         }),
         WebhookDeliveryModule.forRoot({ catalog: EXTERNAL_EVENTS }),
+        TaskWorkerModule,
       ],
       providers: [KeyValueExpiryWorker],
     };

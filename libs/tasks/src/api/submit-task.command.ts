@@ -1,0 +1,116 @@
+import { type CommandContext, ConflictError, metadataOf, ValidationError } from '@app/core';
+import { EVENT_STORE, type EventStore, type JsonValue, WrongExpectedVersionError } from '@app/event-store';
+import { CommandExecutor } from '@app/platform';
+import { Inject } from '@nestjs/common';
+import { Command, CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
+import { createHash, randomUUID } from 'node:crypto';
+import { DEFAULT_RETRY } from '../domain/retry-policy.js';
+import { taskDecider, type TaskCommand } from '../domain/task.decider.js';
+import type { Priority, RetryPolicy } from '../domain/task.events.js';
+import { newOperationId, taskStreamId } from '../domain/task-ids.js';
+import { TaskTypeRegistry } from '../registry/task-type.registry.js';
+import type { SubmitTaskDto } from './tasks.dto.js';
+
+const DEFAULT_TIMEOUT_MS = 10 * 60_000;
+const MAX_DATA_BYTES = 256 * 1024;
+
+export class SubmitTaskCommand extends Command<{ operationId: string; replayed: boolean }> {
+  constructor(readonly input: SubmitTaskDto, readonly ctx: CommandContext) {
+    super();
+  }
+}
+
+/** JSON with sorted keys, so the same request always hashes the same. */
+function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
+  if (value && typeof value === 'object') {
+    const entries = Object.entries(value).filter(([, v]) => v !== undefined).sort(([a], [b]) => (a < b ? -1 : 1));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value ?? null);
+}
+
+/** Idempotency keys are per caller: a stream per (actor, key) claimed with no_stream, so two requests never both win. */
+export const idempotencyStreamId = (ctx: CommandContext, key: string) =>
+  `task-idempotency-${createHash('sha256').update(`${ctx.actor.kind}:${ctx.actor.id}:${key}`).digest('hex')}`;
+
+@CommandHandler(SubmitTaskCommand)
+export class SubmitTaskHandler implements ICommandHandler<SubmitTaskCommand> {
+  constructor(
+    private readonly executor: CommandExecutor,
+    private readonly registry: TaskTypeRegistry,
+    @Inject(EVENT_STORE) private readonly store: EventStore,
+  ) {}
+
+  async execute({ input, ctx }: SubmitTaskCommand) {
+    const size = Buffer.byteLength(JSON.stringify(input.data ?? null));
+    if (size > MAX_DATA_BYTES) throw new ValidationError(`data is ${size} bytes of JSON; the limit is ${MAX_DATA_BYTES}`, { field: 'data' }, 'DATA_TOO_LARGE');
+    const definition = await this.registry.check(input.type, input.data ?? null);
+    const retry: RetryPolicy = {
+      ...DEFAULT_RETRY,
+      ...definition.retry,
+      ...(input.retry ? { maxAttempts: input.retry.maxAttempts } : {}),
+      ...Object.fromEntries(Object.entries(input.retry?.backoff ?? {}).filter(([, v]) => v !== undefined)),
+    };
+    if (retry.maxDelayMs < retry.initialDelayMs) throw new ValidationError('retry.backoff.maxDelayMs must not be below initialDelayMs', { field: 'retry' });
+    const build = (operationId: string): TaskCommand => ({
+      type: 'SubmitTask',
+      operationId,
+      taskType: input.type,
+      data: (input.data ?? null) as JsonValue,
+      priority: input.priority ?? definition.priority ?? ('normal' satisfies Priority),
+      notBefore: input.scheduledFor ? new Date(input.scheduledFor) : ctx.now,
+      timeoutMs: input.timeoutMs ?? definition.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+      retry,
+      recurrence: input.recurrence
+        ? { cron: input.recurrence.cron, timezone: input.recurrence.timezone ?? 'UTC', until: input.recurrence.until ? new Date(input.recurrence.until).toISOString() : null, maxOccurrences: input.recurrence.maxOccurrences ?? null }
+        : null,
+      idempotencyKey: input.idempotencyKey ?? null,
+      parent: null,
+      now: ctx.now,
+    });
+    if (!input.idempotencyKey) {
+      const operationId = newOperationId();
+      await this.submit(build(operationId), operationId, ctx);
+      return { operationId, replayed: false };
+    }
+    return this.submitOnce(input, input.idempotencyKey, build, ctx);
+  }
+
+  private async submit(command: TaskCommand, operationId: string, ctx: CommandContext): Promise<void> {
+    await this.executor.execute(taskDecider, taskStreamId(operationId), command, ctx, { expectedRevision: 'no_stream' });
+  }
+
+  private async submitOnce(input: SubmitTaskDto, key: string, build: (id: string) => TaskCommand, ctx: CommandContext) {
+    const { idempotencyKey: _, ...request } = input;
+    const requestHash = createHash('sha256').update(canonical(request)).digest('hex');
+    const keyStream = idempotencyStreamId(ctx, key);
+    for (let round = 0; ; round++) {
+      const [recorded] = await this.store.readStream(keyStream, { maxCount: 1 });
+      if (recorded) {
+        const claim = recorded.data as { operationId: string; requestHash: string };
+        if (claim.requestHash !== requestHash) {
+          throw new ConflictError(`idempotency key ${key} was used for a different request`, 'IDEMPOTENCY_KEY_REUSED', { operationId: claim.operationId });
+        }
+        // A crash may have come between recording the key and submitting the task: submit it now.
+        await this.submit(build(claim.operationId), claim.operationId, ctx).catch((error) => {
+          if (!(error instanceof WrongExpectedVersionError)) throw error;
+        });
+        return { operationId: claim.operationId, replayed: true };
+      }
+      const operationId = newOperationId();
+      try {
+        await this.store.appendToStream(
+          keyStream,
+          [{ id: randomUUID(), type: 'TaskIdempotencyKeyRecorded', data: { key, operationId, requestHash, actor: ctx.actor }, metadata: metadataOf(ctx) }],
+          { expectedRevision: 'no_stream' },
+        );
+      } catch (error) {
+        if (error instanceof WrongExpectedVersionError && round < 3) continue; // a concurrent request with the key won
+        throw error;
+      }
+      await this.submit(build(operationId), operationId, ctx);
+      return { operationId, replayed: false };
+    }
+  }
+}

@@ -1,0 +1,61 @@
+import { fold, toDomainEvent } from '@app/core';
+import { type AllSubscription, EVENT_STORE, type EventStore, type Position } from '@app/event-store';
+import { ProjectionPositions } from '@app/projections';
+import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
+import { isTerminalState, taskDecider } from '../domain/task.decider.js';
+import { TASK_TERMINAL_EVENT_TYPES, type TaskEvent } from '../domain/task.events.js';
+import { taskStreamId } from '../domain/task-ids.js';
+
+/** `?wait=N`: resolves when a task has finished and the tasks read model shows it, or after the timeout. */
+@Injectable()
+export class TaskOutcomeWaiter implements OnApplicationShutdown {
+  private readonly waiters = new Map<string, Set<(position: Position) => void>>();
+  private subscription: AllSubscription | null = null;
+
+  constructor(
+    @Inject(EVENT_STORE) private readonly store: EventStore,
+    private readonly positions: ProjectionPositions,
+  ) {}
+
+  /** One subscription per api node, started on the first wait. */
+  private listen(): void {
+    this.subscription ??= this.store.subscribeToAll({
+      fromPosition: 'end',
+      filter: { eventTypes: TASK_TERMINAL_EVENT_TYPES },
+      onBatch: async ({ events }) => {
+        for (const e of events) for (const wake of this.waiters.get((e.data as { operationId: string }).operationId) ?? []) wake(e.position);
+      },
+      onError: () => {
+        this.subscription = null;
+      },
+    });
+  }
+
+  async wait(operationId: string, timeoutMs: number): Promise<boolean> {
+    if (timeoutMs <= 0) return false;
+    const deadline = Date.now() + timeoutMs;
+    this.listen();
+    let wake!: (position: Position) => void;
+    const finished = new Promise<Position>((resolve) => (wake = resolve));
+    let set = this.waiters.get(operationId);
+    if (!set) this.waiters.set(operationId, (set = new Set()));
+    set.add(wake);
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      // It may have finished before we listened.
+      const recorded = await this.store.readStream(taskStreamId(operationId));
+      if (recorded.length && isTerminalState(fold(taskDecider, recorded.map(toDomainEvent) as TaskEvent[]))) wake(recorded[recorded.length - 1].position);
+      const position = await Promise.race([finished, new Promise<null>((r) => (timer = setTimeout(() => r(null), Math.max(0, deadline - Date.now()))))]);
+      if (!position) return false;
+      return await this.positions.waitFor(['tasks'], position, Math.max(0, deadline - Date.now()));
+    } finally {
+      clearTimeout(timer);
+      set.delete(wake);
+      if (!set.size) this.waiters.delete(operationId);
+    }
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.subscription?.close();
+  }
+}

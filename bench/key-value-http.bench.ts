@@ -49,7 +49,7 @@ async function load(url: string, request: autocannon.Request, label: string, ctx
 
 async function run(ctx: BenchContext): Promise<void> {
   const databaseUrl = await ctx.createDatabase('kv_http');
-  const env = { DATABASE_URL: databaseUrl, PORT: '0', HOST: '127.0.0.1', OPSLEDGER_OWNER_TOKEN: TOKEN, LOG_LEVEL: 'warn', OPSLEDGER_DATA_DIR: `/tmp/opsledger-bench-${process.pid}` };
+  const env = { DATABASE_URL: databaseUrl, PORT: '0', HOST: '127.0.0.1', OPSLEDGER_OWNER_TOKEN: TOKEN, LOG_LEVEL: 'warn', OPSLEDGER_RATE_LIMIT_PER_MINUTE: '1000000', OPSLEDGER_DATA_DIR: `/tmp/opsledger-bench-${process.pid}` };
   const api = startProcess(dist('api/src/main.js'), env);
   const port = await api.ready;
   const pm = startProcess(dist('process-manager/src/main.js'), env);

@@ -1,8 +1,10 @@
 import { ForbiddenError, UnauthorizedError } from '@app/core';
 import type { AuthedRequest } from '@app/http';
-import { type CanActivate, type ExecutionContext, Injectable, SetMetadata } from '@nestjs/common';
+import { APP_CONFIG, type EnvConfig } from '@app/config';
+import { type CanActivate, type ExecutionContext, Inject, Injectable, SetMetadata } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { can, type Permission } from './permissions.js';
+import { RateLimiter } from './rate-limiter.js';
 import { TokenUsageTracker } from './tokens/token-usage.js';
 import { TokenVerifier } from './tokens/token-verifier.js';
 
@@ -24,21 +26,31 @@ function bearer(request: AuthedRequest): string | null {
 /** Global guard: 401 without a valid token, 403 without the endpoint's permission. Deny by default. */
 @Injectable()
 export class AuthGuard implements CanActivate {
+  private readonly limiter: RateLimiter;
+
   constructor(
     private readonly reflector: Reflector,
     private readonly verifier: TokenVerifier,
     private readonly usage: TokenUsageTracker,
-  ) {}
+    @Inject(APP_CONFIG) config: EnvConfig,
+  ) {
+    this.limiter = new RateLimiter(config.OPSLEDGER_RATE_LIMIT_PER_MINUTE);
+  }
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
     const targets = [context.getHandler(), context.getClass()];
     if (this.reflector.getAllAndOverride<boolean>(PUBLIC_KEY, targets)) return true;
     const request = context.switchToHttp().getRequest<AuthedRequest>();
     const secret = bearer(request);
+    // Requests without a valid token are limited per client ip, so guessing costs the guesser.
+    if (!secret) this.limiter.hit(`ip:${request.ip}`);
     if (!secret) throw new UnauthorizedError('send a token as Authorization: Bearer <token>', 'TOKEN_MISSING');
     const principal = await this.verifier.verify(secret);
+    if (!principal) this.limiter.hit(`ip:${request.ip}`);
     if (!principal) throw new UnauthorizedError('the token is not valid (unknown, expired, rotated or revoked)', 'TOKEN_INVALID');
     request.principal = principal;
+    // Per token, not per ip: many CI runners share addresses, and one token's burst must not starve others.
+    this.limiter.hit(`token:${principal.tokenId ?? principal.actor.id}`);
     if (principal.tokenId) this.usage.record(principal.tokenId, request.ip);
     const permission = this.reflector.getAllAndOverride<Permission | undefined>(PERMISSION_KEY, targets);
     if (!permission) throw new ForbiddenError('this endpoint declares no permission', 'FORBIDDEN');

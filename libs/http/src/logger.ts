@@ -15,25 +15,30 @@ export function createLogger(level: string, name: string): Logger {
 export class PinoNestLogger implements LoggerService {
   constructor(private readonly logger: Logger) {}
 
-  private write(level: 'info' | 'warn' | 'error' | 'debug' | 'trace', message: unknown, context?: string, extra?: unknown) {
-    const ctx = typeof context === 'string' ? { context } : {};
-    if (message && typeof message === 'object') this.logger[level]({ ...ctx, ...(message as object), ...(extra ? { extra } : {}) });
-    else this.logger[level]({ ...ctx, ...(extra ? { stack: extra } : {}) }, String(message));
+  /** Nest calls log(message, ...params) with the context last; a string before it is the message. */
+  private write(level: 'info' | 'warn' | 'error' | 'debug' | 'trace', message: unknown, params: unknown[]) {
+    const context = params.length && typeof params[params.length - 1] === 'string' ? (params[params.length - 1] as string) : undefined;
+    const rest = context === undefined ? params : params.slice(0, -1);
+    const ctx = context ? { context } : {};
+    const text = rest.find((p): p is string => typeof p === 'string');
+    if (message instanceof Error) this.logger[level]({ ...ctx, err: message }, text ?? message.message);
+    else if (message && typeof message === 'object') this.logger[level]({ ...ctx, ...(message as object) }, text);
+    else this.logger[level]({ ...ctx, ...(text ? { stack: text } : {}) }, String(message));
   }
 
-  log(message: unknown, context?: string) {
-    this.write('info', message, context);
+  log(message: unknown, ...params: unknown[]) {
+    this.write('info', message, params);
   }
-  error(message: unknown, stackOrContext?: string, context?: string) {
-    this.write('error', message, context ?? stackOrContext, context ? stackOrContext : undefined);
+  error(message: unknown, ...params: unknown[]) {
+    this.write('error', message, params);
   }
-  warn(message: unknown, context?: string) {
-    this.write('warn', message, context);
+  warn(message: unknown, ...params: unknown[]) {
+    this.write('warn', message, params);
   }
-  debug(message: unknown, context?: string) {
-    this.write('debug', message, context);
+  debug(message: unknown, ...params: unknown[]) {
+    this.write('debug', message, params);
   }
-  verbose(message: unknown, context?: string) {
-    this.write('trace', message, context);
+  verbose(message: unknown, ...params: unknown[]) {
+    this.write('trace', message, params);
   }
 }

@@ -62,7 +62,7 @@ export async function waitFor(condition: () => boolean | Promise<boolean>, what:
 export function expectAscending(events: readonly RecordedEvent[]): void {
   for (let i = 1; i < events.length; i++) {
     if (comparePositions(events[i - 1].position, events[i].position) >= 0) {
-      throw new Error(`positions not strictly increasing at index ${i}: ${JSON.stringify(events.slice(i - 1, i + 1).map((e) => String(e.position.commit) + '/' + String(e.position.prepare)))}`);
+      throw new Error(`positions not strictly increasing at index ${i}: ${formatPosition(events[i - 1].position)} then ${formatPosition(events[i].position)}`);
     }
   }
 }

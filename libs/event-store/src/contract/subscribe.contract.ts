@@ -198,8 +198,9 @@ export function describeSubscriptions(ctx: ContractContext): void {
         fromPosition: from,
         filter: { streamPrefixes: [stream('s')] },
         onBatch: async (batch) => {
-          if (batch.events.length) calls++;
-          if (batch.events.length) throw failure;
+          if (batch.events.length === 0) return;
+          calls++;
+          throw failure;
         },
         onError: (error) => errors.push(error),
       });

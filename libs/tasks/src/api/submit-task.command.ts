@@ -1,6 +1,8 @@
 import { type CommandContext, ConflictError, metadataOf, ValidationError } from '@app/core';
 import { EVENT_STORE, type EventStore, type JsonValue, WrongExpectedVersionError } from '@app/event-store';
+import { APP_CONFIG, type EnvConfig } from '@app/config';
 import { CommandExecutor } from '@app/platform';
+import { ProjectionPositions } from '@app/projections';
 import { Inject } from '@nestjs/common';
 import { Command, CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
 import { createHash, randomUUID } from 'node:crypto';
@@ -40,12 +42,16 @@ export class SubmitTaskHandler implements ICommandHandler<SubmitTaskCommand> {
     private readonly executor: CommandExecutor,
     private readonly registry: TaskTypeRegistry,
     @Inject(EVENT_STORE) private readonly store: EventStore,
+    private readonly positions: ProjectionPositions,
+    @Inject(APP_CONFIG) private readonly config: EnvConfig,
   ) {}
 
   async execute({ input, ctx }: SubmitTaskCommand) {
     const size = Buffer.byteLength(JSON.stringify(input.data ?? null));
     if (size > MAX_DATA_BYTES) throw new ValidationError(`data is ${size} bytes of JSON; the limit is ${MAX_DATA_BYTES}`, { field: 'data' }, 'DATA_TOO_LARGE');
-    const definition = await this.registry.check(input.type, input.data ?? null);
+    // Without data, a type with a schema gets an empty object (its fields may all be optional).
+    const data = (input.data === undefined ? (this.registry.get(input.type)?.definition.schema ? {} : null) : input.data) as JsonValue;
+    const definition = await this.registry.check(input.type, data);
     const retry: RetryPolicy = {
       ...DEFAULT_RETRY,
       ...definition.retry,
@@ -57,7 +63,7 @@ export class SubmitTaskHandler implements ICommandHandler<SubmitTaskCommand> {
       type: 'SubmitTask',
       operationId,
       taskType: input.type,
-      data: (input.data ?? null) as JsonValue,
+      data,
       priority: input.priority ?? definition.priority ?? ('normal' satisfies Priority),
       notBefore: input.scheduledFor ? new Date(input.scheduledFor) : ctx.now,
       timeoutMs: input.timeoutMs ?? definition.timeoutMs ?? DEFAULT_TIMEOUT_MS,
@@ -92,10 +98,8 @@ export class SubmitTaskHandler implements ICommandHandler<SubmitTaskCommand> {
         if (claim.requestHash !== requestHash) {
           throw new ConflictError(`idempotency key ${key} was used for a different request`, 'IDEMPOTENCY_KEY_REUSED', { operationId: claim.operationId });
         }
-        // A crash may have come between recording the key and submitting the task: submit it now.
-        await this.submit(build(claim.operationId), claim.operationId, ctx).catch((error) => {
-          if (!(error instanceof WrongExpectedVersionError)) throw error;
-        });
+        // The first request may not have submitted it yet (or crashed before): whoever comes first does.
+        await this.ensureSubmitted(build(claim.operationId), claim.operationId, ctx);
         return { operationId: claim.operationId, replayed: true };
       }
       const operationId = newOperationId();
@@ -109,8 +113,19 @@ export class SubmitTaskHandler implements ICommandHandler<SubmitTaskCommand> {
         if (error instanceof WrongExpectedVersionError && round < 3) continue; // a concurrent request with the key won
         throw error;
       }
-      await this.submit(build(operationId), operationId, ctx);
+      await this.ensureSubmitted(build(operationId), operationId, ctx);
       return { operationId, replayed: false };
+    }
+  }
+
+  /** Submits the task unless it exists, and returns once the tasks read model shows it either way. */
+  private async ensureSubmitted(command: TaskCommand, operationId: string, ctx: CommandContext): Promise<void> {
+    try {
+      await this.submit(command, operationId, ctx);
+    } catch (error) {
+      if (!(error instanceof WrongExpectedVersionError)) throw error;
+      const [last] = await this.store.readStream(taskStreamId(operationId), { direction: 'backwards', fromRevision: 'end', maxCount: 1 });
+      await this.positions.waitFor(['tasks'], last.position, this.config.OPSLEDGER_CONSISTENCY_TIMEOUT_MS);
     }
   }
 }

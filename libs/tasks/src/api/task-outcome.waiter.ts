@@ -11,22 +11,32 @@ import { taskStreamId } from '../domain/task-ids.js';
 export class TaskOutcomeWaiter implements OnApplicationShutdown {
   private readonly waiters = new Map<string, Set<(position: Position) => void>>();
   private subscription: AllSubscription | null = null;
+  private listening: Promise<void> | null = null;
 
   constructor(
     @Inject(EVENT_STORE) private readonly store: EventStore,
     private readonly positions: ProjectionPositions,
   ) {}
 
-  /** One subscription per api node, started on the first wait. */
-  private listen(): void {
-    this.subscription ??= this.store.subscribeToAll({
-      fromPosition: 'end',
+  /**
+   * One subscription per api node, started on the first wait from a head read before it returns, so every
+   * terminal event after a waiter's own check of the stream reaches it.
+   */
+  private listen(): Promise<void> {
+    this.listening ??= this.store.headPosition().then((head) => this.follow(head));
+    return this.listening;
+  }
+
+  private follow(head: Position | null): void {
+    this.subscription = this.store.subscribeToAll({
+      fromPosition: head ?? 'start',
       filter: { eventTypes: TASK_TERMINAL_EVENT_TYPES },
       onBatch: async ({ events }) => {
         for (const e of events) for (const wake of this.waiters.get((e.data as { operationId: string }).operationId) ?? []) wake(e.position);
       },
       onError: () => {
         this.subscription = null;
+        this.listening = null;
       },
     });
   }
@@ -34,7 +44,7 @@ export class TaskOutcomeWaiter implements OnApplicationShutdown {
   async wait(operationId: string, timeoutMs: number): Promise<boolean> {
     if (timeoutMs <= 0) return false;
     const deadline = Date.now() + timeoutMs;
-    this.listen();
+    await this.listen();
     let wake!: (position: Position) => void;
     const finished = new Promise<Position>((resolve) => (wake = resolve));
     let set = this.waiters.get(operationId);

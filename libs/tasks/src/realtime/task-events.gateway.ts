@@ -7,6 +7,7 @@ import { ConnectedSocket, MessageBody, type OnGatewayDisconnect, type OnGatewayI
 import { createAdapter } from '@socket.io/postgres-adapter';
 import type { Server, Socket } from 'socket.io';
 import { TaskLiveFeed } from './live-feed.js';
+import { TokenWatch } from './token-watch.js';
 import { ackError, TaskSubscribeService } from './subscribe.service.js';
 import { SubscriptionHub } from './subscription-hub.js';
 import type { TaskSubscription } from './subscription.js';
@@ -18,7 +19,8 @@ interface SocketData {
   subscriptions: Map<string, TaskSubscription>;
 }
 
-const REVERIFY_MS = 15_000;
+/** Also catches tokens that simply expire. */
+const REVERIFY_MS = 60_000;
 
 class HandshakeError extends Error {
   constructor(message: string, readonly data: { code: string }) {
@@ -48,6 +50,7 @@ export class TaskEventsGateway implements OnGatewayInit, OnGatewayDisconnect, On
     private readonly hub: SubscriptionHub,
     private readonly feed: TaskLiveFeed,
     private readonly subscriptions: TaskSubscribeService,
+    private readonly tokens: TokenWatch,
   ) {
     this.adapterPool = createPool(databaseUrl, { max: 4, applicationName: 'opsledger-socket.io' });
   }
@@ -70,6 +73,7 @@ export class TaskEventsGateway implements OnGatewayInit, OnGatewayDisconnect, On
   /** After the migrations (gateways are set up before the modules initialise). */
   onApplicationBootstrap(): void {
     this.feed.start();
+    this.tokens.start(() => this.server?.of('/').sockets.values() ?? []);
   }
 
   private async authenticate(socket: Socket): Promise<void> {
@@ -82,12 +86,8 @@ export class TaskEventsGateway implements OnGatewayInit, OnGatewayDisconnect, On
     socket.data = data;
   }
 
-  /** A revoked or expired token loses its connections too. */
   private async reverify(): Promise<void> {
-    for (const socket of this.server?.of('/').sockets.values() ?? []) {
-      const data = socket.data as SocketData;
-      if (data.token && !(await this.verifier.verify(data.token).catch(() => data.principal))) socket.disconnect(true);
-    }
+    for (const socket of this.server?.of('/').sockets.values() ?? []) await this.tokens.check(socket);
   }
 
   @SubscribeMessage('subscribe')

@@ -101,12 +101,12 @@ export class PostgresEventStore implements EventStore {
     const payload = JSON.stringify(events.map((e) => ({ id: e.id, type: e.type, data: e.data ?? null, metadata: e.metadata })));
     let row: { status: string; revision: string; tx: string | null; pos: string | null };
     try {
-      const result = await this.pool.query('SELECT * FROM es_append($1, $2, $3, $4::jsonb)', [
-        streamId,
-        mode,
-        typeof expected === 'bigint' ? expected.toString() : null,
-        payload,
-      ]);
+      // A named statement: each connection parses and plans it once instead of on every append.
+      const result = await this.pool.query({
+        name: 'opsledger_es_append',
+        text: 'SELECT status, revision, tx, pos FROM es_append($1, $2, $3, $4::jsonb)',
+        values: [streamId, mode, typeof expected === 'bigint' ? expected.toString() : null, payload],
+      });
       row = result.rows[0];
     } catch (error) {
       if ((error as { code?: string }).code === '23505') {

@@ -46,7 +46,7 @@ export class SubscriptionHub {
         type: 'task.progressed',
         timestamp: update.at,
         position: null,
-        data: { operationId: update.operationId, taskType: update.taskType, attempt: update.attempt, percent: update.percent, message: update.message, stored: false },
+        data: { operationId: update.operationId, taskType: update.taskType, attempt: update.attempt, workerId: update.workerId, percent: update.percent, message: update.message, stored: false },
       });
     }
   }

@@ -1,6 +1,7 @@
 import { toExternalEvent } from '@app/core';
 import { formatPosition, type RecordedEvent } from '@app/event-store';
 import { TASK_EXTERNAL_EVENTS } from '../domain/task.external-events.js';
+import type { TaskProgressUpdate } from '../worker/progress-publisher.js';
 
 /** Server-side events from the process manager to every api node (through the Socket.IO postgres adapter). */
 export const TASK_EVENTS_CHANNEL = 'opsledger:task-events';
@@ -25,7 +26,7 @@ export interface TaskEventsMessage {
 }
 
 export interface ProgressMessage {
-  updates: { operationId: string; taskType: string; attempt: number; percent: number; message: string | null; at: string }[];
+  updates: TaskProgressUpdate[];
 }
 
 export function toWireEvent(recorded: RecordedEvent): WireEvent | null {

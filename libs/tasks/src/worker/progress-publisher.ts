@@ -3,6 +3,7 @@ export interface TaskProgressUpdate {
   operationId: string;
   taskType: string;
   attempt: number;
+  workerId: string;
   percent: number;
   message: string | null;
   at: string;

@@ -44,6 +44,7 @@ export class RunningAttempt {
   private pendingProgress: { percent: number; message: string | null } | null = null;
   private progressTimer: NodeJS.Timeout | null = null;
   readonly attempt: number;
+  private readonly workerId: string;
 
   constructor(
     private readonly writer: TaskStreamWriter,
@@ -52,6 +53,7 @@ export class RunningAttempt {
     private readonly logger: Logger,
   ) {
     this.attempt = writer.state.attempt;
+    this.workerId = writer.state.workerId ?? '';
   }
 
   get operationId(): string {
@@ -206,6 +208,6 @@ export class RunningAttempt {
 
   private publish(percent: number, message: string | null): void {
     this.lastProgressAt = Date.now();
-    this.publisher?.publish({ operationId: this.operationId, taskType: this.writer.state.taskType, attempt: this.attempt, percent, message, at: new Date().toISOString() });
+    this.publisher?.publish({ operationId: this.operationId, taskType: this.writer.state.taskType, attempt: this.attempt, workerId: this.workerId, percent, message, at: new Date().toISOString() });
   }
 }

@@ -17,12 +17,14 @@ import pg from 'pg';
 import { eventStoreAppends } from './event-store-appends.bench.js';
 import { eventStoreCatchUp } from './event-store-catch-up.bench.js';
 import { keyValueHttp } from './key-value-http.bench.js';
+import { docStore } from './doc-store.bench.js';
 import { type BenchContext, type BenchRow, type BenchSection, formatRows, formatTable, formatTarget, meetsTarget, ratioOf } from './harness.js';
 
 const SECTIONS: BenchSection[] = [
   eventStoreAppends,
   eventStoreCatchUp,
   keyValueHttp,
+  docStore,
   // key-value HTTP, tasks, webhooks: one line each here.
 ];
 

@@ -17,6 +17,7 @@ import pg from 'pg';
 import { eventStoreAppends } from './event-store-appends.bench.js';
 import { eventStoreCatchUp } from './event-store-catch-up.bench.js';
 import { keyValueHttp } from './key-value-http.bench.js';
+import { webhooks } from './webhooks.bench.js';
 import { docStore } from './doc-store.bench.js';
 import { type BenchContext, type BenchRow, type BenchSection, formatRows, formatTable, formatTarget, meetsTarget, ratioOf } from './harness.js';
 
@@ -24,6 +25,7 @@ const SECTIONS: BenchSection[] = [
   eventStoreAppends,
   eventStoreCatchUp,
   keyValueHttp,
+  webhooks,
   docStore,
   // key-value HTTP, tasks, webhooks: one line each here.
 ];

@@ -66,7 +66,7 @@ export class WebhookReceiver {
         this.open.set(path, open);
         this.maxOpen.set(path, Math.max(open, this.maxOpen.get(path) ?? 0));
         res.on('close', () => this.open.set(path, (this.open.get(path) ?? 1) - 1));
-        const behaviour = this.behaviours.get(path) ?? (() => ({ status: 204 }));
+        const behaviour: Behaviour = this.behaviours.get(path) ?? (() => ({ status: 204 }));
         const reply = behaviour(request, this.at(path).length - 1);
         if (reply === 'stall') {
           this.stalled.add(res);

@@ -1,7 +1,7 @@
 import { APP_CONFIG, type EnvConfig } from '@app/config';
 import type { ExternalEventCatalog } from '@app/core';
-import { type Pool, runMigrations } from '@app/database';
-import { EVENT_STORE, type EventStore } from '@app/event-store';
+import { createPool, type Pool, runMigrations } from '@app/database';
+import { EVENT_STORE, type EventStore, PostgresEventStore } from '@app/event-store';
 import { DATABASE_URL, PG_POOL } from '@app/platform';
 import { type DynamicModule, Inject, Injectable, Logger, Module, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { webhookDispatchMigrations } from './dispatch/dispatch.schema.js';
@@ -15,11 +15,18 @@ import { SECRET_BOX, WEBHOOK_ALLOWLIST, WEBHOOK_SECURITY_PROVIDERS } from './web
 
 export const WEBHOOK_EVENT_CATALOG = Symbol('WEBHOOK_EVENT_CATALOG');
 
+function asyncCommitUrl(databaseUrl: string): string {
+  const url = new URL(databaseUrl);
+  url.searchParams.set('options', `${url.searchParams.get('options') ?? ''} -c synchronous_commit=off`.trim());
+  return url.toString();
+}
+
 /** Router (one process at a time), dispatcher and replay worker (every process), started after the schema is in place. */
 @Injectable()
 export class WebhookDelivery implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger('webhooks');
   private readonly http: WebhookHttpClient;
+  private readonly deliveryPool: Pool | null;
   readonly dispatcher: WebhookDispatcher;
   readonly router: WebhookRouter;
   readonly replays: ReplayWorker;
@@ -34,12 +41,18 @@ export class WebhookDelivery implements OnApplicationBootstrap, OnApplicationShu
     @Inject(WEBHOOK_EVENT_CATALOG) catalog: ExternalEventCatalog,
   ) {
     this.http = new WebhookHttpClient(allowlist, config.OPSLEDGER_WEBHOOK_RESPONSE_LIMIT_BYTES);
-    this.dispatcher = new WebhookDispatcher(pool, store, box, this.http, this.logger, {
+    // Delivery events (Scheduled, Attempted …) are appended without waiting for the WAL flush. Nothing acts on
+    // them before a later synchronous commit in the same WAL (the router's checkpoint, the queue completion in
+    // webhook_claim), whose flush covers them: a database crash loses them only together with the state that
+    // makes the process manager record them again (at worst a repeated send, same webhook-id).
+    this.deliveryPool = store.kind === 'postgres' ? createPool(asyncCommitUrl(databaseUrl), { max: 16, applicationName: 'opsledger-webhook-appends' }) : null;
+    const deliveryStore = this.deliveryPool ? new PostgresEventStore(this.deliveryPool, { connectionString: databaseUrl }) : store;
+    this.dispatcher = new WebhookDispatcher(pool, store, deliveryStore, box, this.http, this.logger, {
       autoDisableAfterMs: config.OPSLEDGER_WEBHOOK_AUTO_DISABLE_AFTER_SECONDS * 1000,
       connectionString: databaseUrl,
     });
-    this.replays = new ReplayWorker(pool, store, catalog, (id) => this.dispatcher.endpoint(id), this.logger);
-    this.router = new WebhookRouter(pool, store, catalog, databaseUrl, this.logger, () => this.replays.kick());
+    this.replays = new ReplayWorker(pool, store, deliveryStore, catalog, (id) => this.dispatcher.endpoint(id), this.logger);
+    this.router = new WebhookRouter(pool, store, deliveryStore, catalog, databaseUrl, this.logger, () => this.replays.kick());
   }
 
   async onApplicationBootstrap(): Promise<void> {
@@ -54,6 +67,7 @@ export class WebhookDelivery implements OnApplicationBootstrap, OnApplicationShu
     await this.replays.stop();
     await this.dispatcher.stop();
     await this.http.close();
+    await this.deliveryPool?.end();
   }
 }
 

@@ -36,7 +36,7 @@ interface Completion {
 }
 
 /** A lease outlives the longest attempt by this much, so a live sender never loses its claim. */
-const LEASE_MARGIN_MS = 15_000;
+const LEASE_MARGIN_MS = 10_000;
 const SWEEP_LEASE_MS = 30_000;
 const IDLE_POLL_MS = 1000;
 const SWEEP_EVERY_MS = 30_000;
@@ -66,6 +66,7 @@ export class WebhookDispatcher {
   private listener: pg.Client | null = null;
   private wakeUp: (() => void) | null = null;
   private wakeRequested = false;
+  private wakeTimer: NodeJS.Timeout | null = null;
   private nextDueAt = Number.POSITIVE_INFINITY;
   private lastSweepAt = 0;
   private running: Promise<void> | null = null;
@@ -74,6 +75,8 @@ export class WebhookDispatcher {
   constructor(
     private readonly pool: Pool,
     private readonly store: EventStore,
+    /** Appends of delivery events (see WebhookDelivery). */
+    private readonly deliveryStore: EventStore,
     private readonly box: SecretBox,
     private readonly http: WebhookHttpClient,
     private readonly logger: Logger,
@@ -95,6 +98,15 @@ export class WebhookDispatcher {
   wake(): void {
     this.wakeRequested = true;
     this.wakeUp?.();
+  }
+
+  /** After a finished attempt: attempts finishing within a couple of milliseconds share one claim round trip. */
+  private wakeSoon(): void {
+    if (this.wakeTimer) return;
+    this.wakeTimer = setTimeout(() => {
+      this.wakeTimer = null;
+      this.wake();
+    }, 2);
   }
 
   endpoint(id: string): RegisteredEndpoint | undefined {
@@ -205,7 +217,7 @@ export class WebhookDispatcher {
         .catch((error) => this.logger.error({ err: error, deliveryId: row.delivery_id, msg: 'delivery attempt failed unexpectedly; its lease expires and it is tried again' }))
         .finally(() => {
           this.inFlight.delete(work);
-          this.wake();
+          this.wakeSoon();
         });
       this.inFlight.add(work);
     }
@@ -264,7 +276,7 @@ export class WebhookDispatcher {
         return events;
       }
       try {
-        const appended = await this.store.appendToStream(
+        const appended = await this.deliveryStore.appendToStream(
           stream,
           events.map((e) => ({ id: randomUUID(), type: e.type, data: e.data, metadata })),
           { expectedRevision: revision },
@@ -340,6 +352,7 @@ export class WebhookDispatcher {
     this.wake();
     await this.running;
     await Promise.allSettled([...this.inFlight]);
+    if (this.wakeTimer) clearTimeout(this.wakeTimer);
     // Hand back the finished attempts so their slots and states are right for whoever continues.
     if (this.completions.length) await this.cycleCompletionsOnly().catch(() => undefined);
     const listener = this.listener;

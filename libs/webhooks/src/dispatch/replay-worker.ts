@@ -39,6 +39,7 @@ export class ReplayWorker {
   constructor(
     private readonly pool: Pool,
     private readonly store: EventStore,
+    private readonly deliveryStore: EventStore,
     private readonly catalog: ExternalEventCatalog,
     private readonly endpoint: (id: string) => RegisteredEndpoint | undefined,
     private readonly logger: Logger,
@@ -103,7 +104,7 @@ export class ReplayWorker {
           metadata.set(planned.deliveryId, causedBy(event, 'webhook-replay'));
         }
       }
-      await appendScheduled(this.store, deliveries, (d) => metadata.get(d.deliveryId)!);
+      await appendScheduled(this.deliveryStore, deliveries, (d) => metadata.get(d.deliveryId)!);
       await enqueue(client, deliveries, (d) => metadata.get(d.deliveryId)!.correlationId);
       const last = events.length ? events[events.length - 1].position : null;
       const scheduled = job.scheduled + deliveries.length;

@@ -42,6 +42,8 @@ export class WebhookRouter {
   constructor(
     private readonly pool: Pool,
     private readonly store: EventStore,
+    /** Appends of delivery events (see WebhookDelivery). */
+    private readonly deliveryStore: EventStore,
     private readonly catalog: ExternalEventCatalog,
     connectionString: string,
     private readonly logger: Logger,
@@ -166,7 +168,7 @@ export class WebhookRouter {
         if (planned) add(planned, event);
       }
     }
-    if (deliveries.length) await appendScheduled(this.store, deliveries, (d) => metadata.get(d.deliveryId)!);
+    if (deliveries.length) await appendScheduled(this.deliveryStore, deliveries, (d) => metadata.get(d.deliveryId)!);
     const changes = deliveries.length + redeliveries.length + replays.length;
     if (!changes && Date.now() - this.persistedAt < IDLE_PERSIST_MS) return;
     await withTransaction(this.pool, async (client) => {

@@ -1,0 +1,208 @@
+// Section "webhooks": delivery by the process manager against a raw undici POST loop to the same receiver.
+// The api and the process manager run as real child processes (as `npm start` runs them) on one database;
+// the receiver (node:http) and the event writer live in this process, so "event → receipt" is read on one
+// clock: the writer stamps sentAt into the event just before appending it, the receiver subtracts it on arrival.
+//   throughput: 10,000 events appended at once (16 writers), each fanned out to 3 endpoints (30,000
+//               deliveries); deliveries/s from the first append to the last receipt.
+//   paced:      events at 500/s for 5 s; event → receipt p50/p99 (target p99 ≤ 100 ms).
+//   raw loop:   the same receiver, undici POSTs of a body of the same size: 30,000 with the dispatcher's
+//               concurrency (3 endpoints × 10), then at the paced rate (3 POSTs per event).
+import { createPool } from '@app/database';
+import { PostgresEventStore } from '@app/event-store';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { Agent, request } from 'undici';
+import { type BenchContext, type BenchSection, formatNumber, percentile, sleep } from './harness.js';
+
+const EVENTS = Number(process.env.BENCH_WEBHOOK_EVENTS ?? 10_000);
+const PACED_RATE = 500;
+const PACED_SECONDS = 5;
+const ENDPOINTS = 3;
+const CONCURRENCY = Number(process.env.BENCH_WEBHOOK_CONCURRENCY ?? 10);
+const TOKEN = 'opl_bench-owner-token-0123456789abcdef';
+const PAD = 'x'.repeat(200);
+const dist = (p: string) => fileURLToPath(new URL(`../apps/${p}`, import.meta.url));
+const now = () => performance.timeOrigin + performance.now();
+
+/** Counts receipts and their event → receipt latency; `until(n)` resolves once n requests arrived. */
+class Receiver {
+  latencies: number[] = [];
+  received = 0;
+  lastAt = 0;
+  private waiter: { n: number; resolve(): void } | null = null;
+  private readonly server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const at = now();
+      const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { data: { sentAt: number } };
+      this.latencies.push(at - body.data.sentAt);
+      this.received++;
+      this.lastAt = at;
+      res.writeHead(204).end();
+      if (this.waiter && this.received >= this.waiter.n) {
+        this.waiter.resolve();
+        this.waiter = null;
+      }
+    });
+  });
+
+  async listen(): Promise<string> {
+    await new Promise<void>((r) => this.server.listen(0, '127.0.0.1', () => r()));
+    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  reset(): void {
+    this.latencies = [];
+    this.received = 0;
+  }
+
+  until(n: number, timeoutMs: number): Promise<void> {
+    if (this.received >= n) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`only ${this.received} of ${n} receipts after ${timeoutMs} ms`)), timeoutMs);
+      this.waiter = { n, resolve: () => (clearTimeout(timer), resolve()) };
+    });
+  }
+
+  close(): Promise<void> {
+    this.server.closeAllConnections();
+    return new Promise((r) => this.server.close(() => r()));
+  }
+}
+
+function startProcess(script: string, env: Record<string, string>): { child: ChildProcess; ready: Promise<number> } {
+  // BENCH_CPU_PROF=1 (as for runChild): a .cpuprofile of the api and the process manager in ./bench-profiles.
+  const execArgv = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir=bench-profiles'] : [];
+  const child = spawn(process.execPath, [...execArgv, script], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let buffer = '';
+  const ready = new Promise<number>((resolve, reject) => {
+    child.stdout!.on('data', (chunk: Buffer) => {
+      buffer += chunk.toString();
+      const m = /"msg":"(api listening|process manager running)"(?:,"port":(\d+))?/.exec(buffer);
+      if (m) resolve(Number(m[2] ?? 0));
+      if (buffer.length > 1 << 20) buffer = buffer.slice(-4096);
+    });
+    child.stderr!.on('data', (chunk: Buffer) => process.stderr.write(chunk));
+    child.on('exit', (code) => reject(new Error(`${script} exited with ${code}`)));
+  });
+  return { child, ready };
+}
+
+const stats = (latencies: number[]) => {
+  const sorted = [...latencies].sort((a, b) => a - b);
+  return { p50: percentile(sorted, 50), p99: percentile(sorted, 99) };
+};
+
+async function run(ctx: BenchContext): Promise<void> {
+  const databaseUrl = await ctx.createDatabase('webhooks');
+  const receiver = new Receiver();
+  const receiverUrl = await receiver.listen();
+  const env = {
+    DATABASE_URL: databaseUrl, PORT: '0', HOST: '127.0.0.1', OPSLEDGER_OWNER_TOKEN: TOKEN, LOG_LEVEL: 'warn',
+    OPSLEDGER_DATA_DIR: `/tmp/opsledger-bench-webhooks-${process.pid}`, OPSLEDGER_WEBHOOK_ALLOWLIST: '127.0.0.1/32',
+  };
+  const api = startProcess(dist('api/src/main.js'), env);
+  const port = await api.ready;
+  const pm = startProcess(dist('process-manager/src/main.js'), env);
+  await pm.ready;
+  const pool = createPool(databaseUrl, { max: 20, applicationName: 'bench-writer' });
+  const store = new PostgresEventStore(pool, { connectionString: databaseUrl });
+  const agent = new Agent({ connections: 64 });
+  try {
+    for (let i = 1; i <= ENDPOINTS; i++) {
+      const res = await fetch(`http://127.0.0.1:${port}/api/webhooks`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ name: `bench ${i}`, url: `${receiverUrl}/${i}`, events: ['bench.*'], maxConcurrency: CONCURRENCY }),
+      });
+      if (res.status !== 201) throw new Error(`create endpoint: ${res.status} ${await res.text()}`);
+    }
+    const append = (n: number) =>
+      store.appendToStream(`webhook-custom-${randomUUID()}`, [
+        {
+          id: randomUUID(),
+          type: 'WebhookCustomEventTriggered',
+          data: { type: 'bench.event', data: { n, sentAt: now(), pad: PAD } },
+          metadata: { actor: { kind: 'system', id: 'bench' }, correlationId: randomUUID(), causationId: randomUUID() },
+        },
+      ]);
+    const appendAll = async (count: number, writers: number) => {
+      let next = 0;
+      await Promise.all(Array.from({ length: writers }, async () => {
+        while (next < count) await append(next++);
+      }));
+    };
+    const paced = async (fire: (n: number) => Promise<unknown>) => {
+      const total = PACED_RATE * PACED_SECONDS;
+      const started = now();
+      const inFlight: Promise<unknown>[] = [];
+      for (let n = 0; n < total; n++) {
+        const due = started + (n * 1000) / PACED_RATE;
+        const wait = due - now();
+        if (wait > 1) await sleep(wait);
+        inFlight.push(fire(n));
+      }
+      await Promise.all(inFlight);
+      return total;
+    };
+
+    ctx.report.log('warm-up: 300 events');
+    await appendAll(300, 8);
+    await receiver.until(300 * ENDPOINTS, 120_000);
+
+    ctx.report.log(`throughput: ${EVENTS} events × ${ENDPOINTS} endpoints`);
+    receiver.reset();
+    const started = now();
+    await appendAll(EVENTS, 16);
+    const appended = now();
+    await receiver.until(EVENTS * ENDPOINTS, 600_000);
+    const oursRate = (EVENTS * ENDPOINTS) / ((receiver.lastAt - started) / 1000);
+    const oursLoaded = stats(receiver.latencies);
+    ctx.report.log(`ours: ${formatNumber(oursRate)} deliveries/s (appends took ${formatNumber((appended - started) / 1000)} s), p50 ${formatNumber(oursLoaded.p50)} ms, p99 ${formatNumber(oursLoaded.p99)} ms`);
+
+    ctx.report.log(`paced: ${PACED_RATE} events/s for ${PACED_SECONDS} s`);
+    receiver.reset();
+    const pacedEvents = await paced((n) => append(n));
+    await receiver.until(pacedEvents * ENDPOINTS, 120_000);
+    const oursPaced = stats(receiver.latencies);
+    ctx.report.log(`ours paced: p50 ${formatNumber(oursPaced.p50)} ms, p99 ${formatNumber(oursPaced.p99)} ms`);
+
+    const body = (n: number) => JSON.stringify({ type: 'bench.event', timestamp: new Date().toISOString(), data: { n, sentAt: now(), pad: PAD } });
+    const post = (path: string, n: number) =>
+      request(`${receiverUrl}${path}`, { dispatcher: agent, method: 'POST', headers: { 'content-type': 'application/json', 'webhook-id': `msg_${n}` }, body: body(n) }).then((r) => r.body.dump());
+    ctx.report.log('raw undici loop');
+    receiver.reset();
+    const rawStarted = now();
+    let rawNext = 0;
+    await Promise.all(Array.from({ length: ENDPOINTS * CONCURRENCY }, async (_, w) => {
+      const path = `/${(w % ENDPOINTS) + 1}`;
+      while (rawNext < EVENTS * ENDPOINTS) await post(path, rawNext++);
+    }));
+    const rawRate = (EVENTS * ENDPOINTS) / ((receiver.lastAt - rawStarted) / 1000);
+    receiver.reset();
+    await paced((n) => Promise.all(Array.from({ length: ENDPOINTS }, (_, i) => post(`/${i + 1}`, n))));
+    const rawPaced = stats(receiver.latencies);
+    ctx.report.log(`raw: ${formatNumber(rawRate)} POSTs/s; paced p50 ${formatNumber(rawPaced.p50)} ms, p99 ${formatNumber(rawPaced.p99)} ms`);
+
+    ctx.report.row({ metric: `deliveries/s (${EVENTS} events × ${ENDPOINTS})`, ours: oursRate, peer: 'raw undici loop', peerValue: rawRate, target: { min: 0.5 }, unit: '/s' });
+    ctx.report.row({ metric: `event→receipt p50 at ${PACED_RATE} events/s`, ours: oursPaced.p50, peer: 'raw undici loop', peerValue: rawPaced.p50, unit: 'ms' });
+    ctx.report.row({ metric: `event→receipt p99 at ${PACED_RATE} events/s`, ours: oursPaced.p99, peer: 'raw undici loop', peerValue: rawPaced.p99, unit: 'ms' });
+    ctx.report.row({ metric: 'event→receipt p99, all at once', ours: oursLoaded.p99, peer: 'raw undici loop', peerValue: rawPaced.p99, unit: 'ms' });
+    ctx.report.note(`target event→receipt p99 ≤ 100 ms at ${PACED_RATE} events/s: ${oursPaced.p99 <= 100 ? 'met' : 'MISSED'} (${formatNumber(oursPaced.p99)} ms); p50 all at once ${formatNumber(oursLoaded.p50)} ms`);
+    ctx.report.note(`each delivery: a Scheduled event, an Attempted + Succeeded append, Standard Webhooks signature, the api projecting the delivery history; endpoints at maxConcurrency ${CONCURRENCY}; raw loop: ${ENDPOINTS * CONCURRENCY} concurrent undici POSTs, no signing, nothing recorded`);
+  } finally {
+    await agent.close();
+    await store.close();
+    await pool.end();
+    await receiver.close();
+    for (const p of [api.child, pm.child]) p.kill('SIGTERM');
+    await sleep(process.env.BENCH_CPU_PROF ? 5000 : 500);
+    for (const p of [api.child, pm.child]) if (p.exitCode === null) p.kill('SIGKILL');
+  }
+}
+
+export const webhooks: BenchSection = { name: 'webhooks', title: 'webhook delivery vs a raw undici POST loop to the same receiver', run };

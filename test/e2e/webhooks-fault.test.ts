@@ -1,0 +1,87 @@
+// Crash safety of webhook delivery: the process manager runs as a real child process (dist/, built by
+// `npm test`) and is killed with SIGKILL while the receiver is down and deliveries are being retried, then
+// again while it catches up on events written during its absence. After the receiver and the process
+// manager come back, every event reaches every endpoint exactly once by webhook-id, and the event store
+// holds exactly one delivery per (event, endpoint), each settled once.
+import type pg from 'pg';
+import { startTestApi, type TestApi } from '../support/api.js';
+import { connectDatabase, eventually, sleep } from '../support/problem.js';
+import { cleanEnv, distScript, spawnNode, type Spawned } from '../support/processes.js';
+import { WebhookReceiver } from '../support/webhook-receiver.js';
+import { createWebhook, TEST_ENCRYPTION_KEY, verified } from '../support/webhooks.js';
+
+const ENV = { OPSLEDGER_WEBHOOK_ALLOWLIST: '127.0.0.1/32', OPSLEDGER_ENCRYPTION_KEY: TEST_ENCRYPTION_KEY };
+const PATHS = ['/a', '/b', '/c'];
+const EVENTS = 40;
+
+let api: TestApi;
+let receiver: WebhookReceiver;
+let db: pg.Client;
+const processes: Spawned[] = [];
+
+function startProcessManager(): Promise<Spawned> {
+  const pm = spawnNode(distScript('apps/process-manager/src/main.js'), [], cleanEnv({ ...ENV, DATABASE_URL: api.databaseUrl, LOG_LEVEL: 'warn' }));
+  processes.push(pm);
+  return pm.waitForLine((l) => l.includes('process manager running'), 30_000).then(() => pm);
+}
+
+beforeAll(async () => {
+  [api, receiver] = await Promise.all([startTestApi(ENV), WebhookReceiver.start()]);
+  db = await connectDatabase(api.databaseUrl);
+});
+afterAll(async () => {
+  for (const p of processes) await p.stop('SIGKILL');
+  await db?.end();
+  await api?.close();
+  await receiver?.close();
+});
+
+const trigger = async (from: number, to: number) => {
+  for (let n = from; n < to; n++) expect((await api.call('POST', '/api/webhooks/trigger', { type: 'fault.happened', data: { n } })).status).toBe(202);
+};
+const count = async (sql: string) => (await db.query<{ n: number }>(sql)).rows[0].n;
+
+test('SIGKILL during retries with the receiver down: every delivery arrives once per webhook-id, none lost', async () => {
+  const hooks = [];
+  for (const path of PATHS) {
+    hooks.push(await createWebhook(api, receiver, path, { events: ['fault.*'], timeoutMs: 1000, retry: { strategy: 'schedule', delaysSeconds: [0.3, 0.5, 0.5, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2] } }));
+  }
+  await receiver.down();
+  let pm = await startProcessManager();
+  await trigger(0, EVENTS / 2);
+  // Mid-retry: deliveries have failed attempts behind them and more scheduled.
+  await eventually(async () => ((await count(`SELECT count(*)::int AS n FROM webhook_queue WHERE attempts >= 2`)) >= 20 ? true : undefined), 30_000, 'failed attempts');
+  await pm.stop('SIGKILL');
+
+  await trigger(EVENTS / 2, EVENTS);
+  pm = await startProcessManager();
+  // Killed again while it catches up on the events written in its absence.
+  await eventually(async () => ((await count(`SELECT count(*)::int AS n FROM webhook_queue`)) > (EVENTS / 2) * PATHS.length ? true : undefined), 30_000, 'routing to resume');
+  await pm.stop('SIGKILL');
+  pm = await startProcessManager();
+  await sleep(500);
+  await receiver.up();
+
+  const total = EVENTS * PATHS.length;
+  await eventually(
+    async () => ((await count(`SELECT count(*)::int AS n FROM es_events WHERE type = 'WebhookDeliverySucceeded'`)) >= total ? true : undefined),
+    50_000,
+    `${total} successful deliveries`,
+  );
+  for (const [i, path] of PATHS.entries()) {
+    const byId = new Map<string, Set<string>>();
+    for (const request of receiver.at(path)) {
+      const payload = verified(request, hooks[i].secret);
+      const id = String(request.headers['webhook-id']);
+      byId.set(id, (byId.get(id) ?? new Set()).add(JSON.stringify(payload.data)));
+    }
+    expect(byId.size).toBe(EVENTS);
+    // One webhook-id is one event: a repeated send carries the same body.
+    expect([...byId.values()].every((bodies) => bodies.size === 1)).toBe(true);
+    expect([...byId.values()].map((b) => JSON.parse([...b][0]).n).sort((x, y) => x - y)).toEqual(Array.from({ length: EVENTS }, (_, n) => n));
+  }
+  expect(await count(`SELECT count(*)::int AS n FROM es_events WHERE type = 'WebhookDeliveryScheduled'`)).toBe(total);
+  expect(await count(`SELECT count(*)::int AS n FROM es_events WHERE type = 'WebhookDeliverySucceeded'`)).toBe(total);
+  expect(await count(`SELECT count(DISTINCT stream_id)::int AS n FROM es_events WHERE type = 'WebhookDeliverySucceeded'`)).toBe(total);
+  expect(await count(`SELECT count(*)::int AS n FROM webhook_queue WHERE status <> 'succeeded'`)).toBe(0);
+}, 120_000);

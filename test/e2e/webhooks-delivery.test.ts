@@ -32,7 +32,7 @@ const setKey = async (key: string, value: unknown) => {
 const kvEvents = (prefix: string) => ({ events: ['key-value.entry.*'], filter: { field: 'key', op: 'prefix', value: prefix } });
 
 test('matching events are delivered, signed, as {type, timestamp, data}; others are not', async () => {
-  const sets = await createWebhook(api, receiver, '/sets', { events: ['key-value.entry.set'], filter: { field: 'key', op: 'glob', value: 'match/*' } });
+  const sets = await createWebhook(api, receiver, '/sets', { events: ['key-value.entry.set'], filter: { field: 'key', op: 'glob', value: 'match/*' }, headers: { 'x-environment': 'ci' } });
   const deletes = await createWebhook(api, receiver, '/deletes', { events: ['key-value.entry.deleted'], filter: { field: 'key', op: 'glob', value: 'match/*' } });
   expect(sets.secret).toMatch(/^whsec_/);
   await setKey('match/a', { n: 1 });
@@ -41,6 +41,8 @@ test('matching events are delivered, signed, as {type, timestamp, data}; others 
   expect(payload).toEqual({ type: 'key-value.entry.set', timestamp: expect.any(String), data: expect.objectContaining({ key: 'match/a', value: { n: 1 }, version: 1 }) });
   expect(request.headers['webhook-id']).toMatch(/^msg_[0-9a-f]{32}$/);
   expect(request.headers['content-type']).toBe('application/json');
+  expect(request.headers['x-environment']).toBe('ci');
+  expect(request.headers['user-agent']).toMatch(/^OpsLedger-Webhooks\//);
   const [delivery] = await deliveriesWhen(api, sets.id, (items) => items.length === 1 && items[0].status === 'succeeded');
   expect(delivery).toMatchObject({ webhookId: request.headers['webhook-id'], eventType: 'key-value.entry.set', attemptCount: 1, attempts: [{ attempt: 1, statusCode: 204, outcome: 'succeeded' }] });
   expect(await deliveriesOf(api, deletes.id)).toEqual([]);
@@ -191,14 +193,16 @@ test('providers: Slack and Teams message bodies, and a custom template', async (
 });
 
 test('per-endpoint concurrency and rate limits hold', async () => {
-  receiver.on('/narrow', () => ({ status: 204, delayMs: 150 }));
+  receiver.on('/narrow', () => ({ status: 204, delayMs: 300 }));
   await createWebhook(api, receiver, '/narrow', { ...kvEvents('narrow/'), maxConcurrency: 2 });
   receiver.on('/slow-rate', () => ({ status: 204 }));
   await createWebhook(api, receiver, '/slow-rate', { ...kvEvents('rate/'), rateLimitPerSecond: 5 });
   await Promise.all(Array.from({ length: 8 }, (_, i) => setKey(`narrow/${i}`, i)));
   await Promise.all(Array.from({ length: 10 }, (_, i) => setKey(`rate/${i}`, i)));
-  await received(receiver, '/narrow', 8);
-  expect(receiver.maxOpen.get('/narrow')).toBe(2);
+  const narrow = await received(receiver, '/narrow', 8);
+  expect(receiver.maxOpen.get('/narrow')).toBeLessThanOrEqual(2);
+  // Two at a time, 300 ms each: eight take at least four rounds.
+  expect(narrow[7].receivedAt - narrow[0].receivedAt).toBeGreaterThanOrEqual(900);
   const rated = await received(receiver, '/slow-rate', 10);
   // A bucket of 5 then 5 per second: the tenth request cannot come before a second has passed.
   expect(rated[9].receivedAt - rated[0].receivedAt).toBeGreaterThanOrEqual(900);

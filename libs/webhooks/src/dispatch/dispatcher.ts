@@ -268,7 +268,7 @@ export class WebhookDispatcher {
   /** Appends what the decider makes of the command at the claimed revision; on a concurrent change, folds the stream and decides again. */
   private async record(row: ClaimedRow, state: DeliveryState, revision: bigint, command: DeliveryCommand): Promise<DeliveryEvent[]> {
     const stream = deliveryStreamId(row.delivery_id);
-    const metadata = { actor: { kind: 'system' as const, id: 'webhook-dispatcher' }, correlationId: row.correlation_id, causationId: row.delivery_id };
+    const metadata = { actor: { kind: 'system' as const, id: 'webhook-dispatcher' }, correlationId: row.correlation_id, causationId: row.delivery_id, dispatcher: this.owner };
     for (let attempt = 0; ; attempt++) {
       const events = deliveryDecider.decide(command, state);
       if (!events.length) {

@@ -1,0 +1,91 @@
+// Several process managers on one database: claims are exclusive and respect the per-endpoint limits
+// (webhook_claim called concurrently on real PostgreSQL), two live process managers never send an
+// attempt twice, and when the one that routes stops, the other takes over from the stored checkpoint.
+import type { INestApplicationContext } from '@nestjs/common';
+import pg from 'pg';
+import { startTestApi, type TestApi } from '../support/api.js';
+import { startTestProcessManager } from '../support/process-manager.js';
+import { connectDatabase, eventually, sleep } from '../support/problem.js';
+import { WebhookReceiver } from '../support/webhook-receiver.js';
+import { createWebhook, received, TEST_ENCRYPTION_KEY } from '../support/webhooks.js';
+
+const ENV = { OPSLEDGER_WEBHOOK_ALLOWLIST: '127.0.0.1/32', OPSLEDGER_ENCRYPTION_KEY: TEST_ENCRYPTION_KEY };
+const PATHS = ['/one', '/two', '/three'];
+
+let api: TestApi;
+let receiver: WebhookReceiver;
+let db: pg.Client;
+const pms: INestApplicationContext[] = [];
+
+beforeAll(async () => {
+  [api, receiver] = await Promise.all([startTestApi(ENV), WebhookReceiver.start()]);
+  db = await connectDatabase(api.databaseUrl);
+  pms.push(await startTestProcessManager(api.databaseUrl, ENV), await startTestProcessManager(api.databaseUrl, ENV));
+});
+afterAll(async () => {
+  for (const pm of pms) await pm.close();
+  await db?.end();
+  await api?.close();
+  await receiver?.close();
+});
+
+test('concurrent claims are disjoint and stay within the concurrency limit and the rate bucket', async () => {
+  await db.query(
+    `INSERT INTO webhook_queue (delivery_id, endpoint_id, message_id, correlation_id, status, revision, next_attempt_at, payload)
+     SELECT gen_random_uuid(), e, 'msg', 'c', 'pending', 0, now() - interval '1 second', '{}' FROM generate_series(1, 40), unnest(ARRAY['claim-a', 'claim-b']) AS e`,
+  );
+  const claim = async (owner: string, rate: number | null) => {
+    const client = new pg.Client({ connectionString: api.databaseUrl });
+    await client.connect();
+    try {
+      const { rows } = await client.query<{ delivery_id: string; endpoint_id: string }>(
+        `SELECT delivery_id, endpoint_id FROM webhook_claim($1, '{}', '{}', '{}', '{}', '{}', ARRAY['claim-a', 'claim-b'], ARRAY[6, 40], ARRAY[NULL, $2]::float8[], ARRAY[60000, 60000], ARRAY[false, false])`,
+        [owner, rate],
+      );
+      return rows;
+    } finally {
+      await client.end();
+    }
+  };
+  const claims = await Promise.all(Array.from({ length: 8 }, (_, i) => claim(`owner-${i}`, 5)));
+  const all = claims.flat();
+  expect(new Set(all.map((r) => r.delivery_id)).size).toBe(all.length);
+  // claim-a: at most 6 in flight; claim-b: a bucket of 5 per second starts full at 5.
+  expect(all.filter((r) => r.endpoint_id === 'claim-a')).toHaveLength(6);
+  expect(all.filter((r) => r.endpoint_id === 'claim-b')).toHaveLength(5);
+  expect(await claim('late', 5)).toEqual([]);
+  await sleep(1100);
+  expect((await claim('later', 5)).filter((r) => r.endpoint_id === 'claim-b').length).toBeGreaterThanOrEqual(5);
+  await db.query(`DELETE FROM webhook_queue WHERE endpoint_id LIKE 'claim-%'`);
+});
+
+test('two process managers share the work without sending any attempt twice, and fail over', async () => {
+  for (const path of PATHS) {
+    receiver.on(path, () => ({ status: 204, delayMs: 50 }));
+    await createWebhook(api, receiver, path, { events: ['scale.*'], maxConcurrency: 4 });
+  }
+  const trigger = (from: number, to: number) =>
+    Promise.all(Array.from({ length: to - from }, (_, i) => api.call('POST', '/api/webhooks/trigger', { type: 'scale.event', data: { n: from + i } }).then((r) => expect(r.status).toBe(202))));
+  await trigger(0, 60);
+  for (const path of PATHS) await received(receiver, path, 60, 30_000);
+
+  // The router runs on one of them: after stopping the first, the other routes and sends the rest.
+  await pms.shift()!.close();
+  await trigger(60, 90);
+  for (const path of PATHS) await received(receiver, path, 90, 30_000);
+  await eventually(async () => ((await db.query(`SELECT 1 FROM webhook_queue WHERE status <> 'succeeded' OR claimed_by IS NOT NULL LIMIT 1`)).rowCount === 0 ? true : undefined), 10_000, 'every claim handed back');
+  await sleep(300);
+  for (const path of PATHS) {
+    const ids = receiver.at(path).map((r) => String(r.headers['webhook-id']));
+    expect(ids).toHaveLength(90);
+    expect(new Set(ids).size).toBe(90);
+  }
+  const counts = await db.query<{ type: string; n: number }>(
+    `SELECT type, count(*)::int AS n FROM es_events WHERE type IN ('WebhookDeliveryScheduled', 'WebhookDeliveryAttempted', 'WebhookDeliverySucceeded') GROUP BY type ORDER BY type`,
+  );
+  expect(counts.rows).toEqual([
+    { type: 'WebhookDeliveryAttempted', n: 270 },
+    { type: 'WebhookDeliveryScheduled', n: 270 },
+    { type: 'WebhookDeliverySucceeded', n: 270 },
+  ]);
+});

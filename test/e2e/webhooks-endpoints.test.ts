@@ -134,6 +134,23 @@ describe('definitions', () => {
     const [request] = await received(receiver, '/perm');
     expect(verified(request, hook.secret).type).toBe('perm.ok');
   });
+
+  test('scopes with a pattern narrow webhooks to endpoint names', async () => {
+    const scoped = (await api.call('POST', '/api/application-tokens', { name: 'ci-hooks', role: 'owner', scopes: ['webhooks:manage:ci-*', 'webhooks:read:ci-*'] })).body.token;
+    const other = await createWebhook(api, receiver, '/not-ci', { name: 'prod-alerts', events: ['x.*'] });
+    const mine = await api.call('POST', '/api/webhooks', { name: 'ci-deploys', url: `${receiver.url}/ci`, events: ['x.*'] }, { token: scoped });
+    expect(mine.status).toBe(201);
+    expectProblem(await api.call('POST', '/api/webhooks', { name: 'prod-more', url: `${receiver.url}/ci`, events: ['x.*'] }, { token: scoped }), 403, 'INSUFFICIENT_SCOPE');
+    const listed = (await api.call('GET', '/api/webhooks?limit=500', undefined, { token: scoped })).body.items.map((w: any) => w.name);
+    expect(listed).toContain('ci-deploys');
+    expect(listed.every((n: string) => n.startsWith('ci-'))).toBe(true);
+    expectProblem(await api.call('GET', `/api/webhooks/${other.id}`, undefined, { token: scoped }), 403, 'INSUFFICIENT_SCOPE');
+    expectProblem(await api.call('GET', `/api/webhooks/${other.id}/deliveries`, undefined, { token: scoped }), 403, 'INSUFFICIENT_SCOPE');
+    expectProblem(await api.call('DELETE', `/api/webhooks/${other.id}`, undefined, { token: scoped }), 403, 'INSUFFICIENT_SCOPE');
+    expectProblem(await api.call('PATCH', `/api/webhooks/${mine.body.id}`, { name: 'prod-renamed' }, { token: scoped }), 403, 'INSUFFICIENT_SCOPE');
+    expect((await api.call('PATCH', `/api/webhooks/${mine.body.id}`, { name: 'ci-renamed' }, { token: scoped })).body.name).toBe('ci-renamed');
+    expect((await api.call('GET', `/api/webhooks/${other.id}`)).body.name).toBe('prod-alerts');
+  });
 });
 
 describe('lifecycle', () => {

@@ -1,3 +1,4 @@
+import { globToRegExp } from '@app/auth';
 import { NotFoundError } from '@app/core';
 import type { Pool } from '@app/database';
 import { decodeCursor, encodeCursor } from '@app/http';
@@ -73,7 +74,12 @@ export class GetWebhookQuery extends Query<WebhookView> {
 }
 
 export class ListWebhooksQuery extends Query<{ items: WebhookView[]; nextCursor: string | null }> {
-  constructor(readonly limit: number, readonly cursor?: string) {
+  constructor(
+    readonly limit: number,
+    readonly cursor: string | undefined,
+    /** Name patterns the caller may read; null: all. */
+    readonly patterns: string[] | null,
+  ) {
     super();
   }
 }
@@ -96,10 +102,12 @@ const isCursor = (v: unknown): v is [string, string] => Array.isArray(v) && v.le
 export class ListWebhooksHandler implements IQueryHandler<ListWebhooksQuery> {
   constructor(@Inject(PG_POOL) private readonly pool: Pool) {}
 
-  async execute({ limit, cursor }: ListWebhooksQuery) {
+  async execute({ limit, cursor, patterns }: ListWebhooksQuery) {
+    if (patterns && patterns.length === 0) return { items: [], nextCursor: null };
     const after = decodeCursor(cursor, isCursor);
     const params: unknown[] = [limit + 1];
     let where = `e.status <> 'deleted'`;
+    if (patterns) where += ` AND e.name ~ ANY($${params.push(patterns.map((p) => globToRegExp(p).source))}::text[])`;
     if (after) where += ` AND (e.created_at, e.endpoint_id) > ($${params.push(after[0])}::timestamptz, $${params.push(after[1])})`;
     const { rows } = await this.pool.query(`${SELECT} WHERE ${where} ORDER BY e.created_at, e.endpoint_id LIMIT $1`, params);
     const page = rows.slice(0, limit);

@@ -45,7 +45,7 @@ export class WebhookDelivery implements OnApplicationBootstrap, OnApplicationShu
     // them before a later synchronous commit in the same WAL (the router's checkpoint, the queue completion in
     // webhook_claim), whose flush covers them: a database crash loses them only together with the state that
     // makes the process manager record them again (at worst a repeated send, same webhook-id).
-    this.deliveryPool = store.kind === 'postgres' ? createPool(asyncCommitUrl(databaseUrl), { max: 16, applicationName: 'opsledger-webhook-appends' }) : null;
+    this.deliveryPool = store.kind === 'postgres' ? createPool(asyncCommitUrl(databaseUrl), { max: config.OPSLEDGER_DB_POOL_SIZE, applicationName: 'opsledger-webhook-appends' }) : null;
     const deliveryStore = this.deliveryPool ? new PostgresEventStore(this.deliveryPool, { connectionString: databaseUrl }) : store;
     this.dispatcher = new WebhookDispatcher(pool, store, deliveryStore, box, this.http, this.logger, {
       autoDisableAfterMs: config.OPSLEDGER_WEBHOOK_AUTO_DISABLE_AFTER_SECONDS * 1000,

@@ -6,7 +6,7 @@ import { scheduledEventIdFor } from '../deliveries/delivery-ids.js';
 import { mapLimit } from './leader-lock.js';
 
 export const WEBHOOKS_CHANNEL = 'opsledger_webhooks';
-const APPEND_CONCURRENCY = 16;
+const APPEND_CONCURRENCY = 8;
 
 /**
  * Records each delivery as the first event of its own stream. The event id derives from the delivery id, so

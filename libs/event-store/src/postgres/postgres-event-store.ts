@@ -218,6 +218,9 @@ export class PostgresEventStore implements EventStore {
       let pendingDelay = 1;
       let failures = 0;
       let idleUntil = 0;
+      // The last batch handed over was full (caughtUp: false): if the next read finds nothing new, the
+      // subscriber is told it caught up with an empty batch instead of waiting for the next append.
+      let owesCaughtUp = false;
       while (!closed) {
         // A subscription whose last read found none of its events reads again no sooner than IDLE_READ_MS
         // later: under a write load on other streams, it would otherwise query once per append.
@@ -243,11 +246,12 @@ export class PostgresEventStore implements EventStore {
         const full = page.events.length === maxBatch;
         let checkpoint = page.events.length ? page.events[page.events.length - 1].position : position;
         if (!full && page.head && comparePositions(page.head, checkpoint) > 0) checkpoint = page.head;
-        if (page.events.length || comparePositions(checkpoint, position) > 0) {
+        if (page.events.length || comparePositions(checkpoint, position) > 0 || owesCaughtUp) {
           wait.cancel();
           if (closed) break;
           running = options.onBatch({ events: page.events, checkpoint, caughtUp: !full });
           await running;
+          owesCaughtUp = full;
           position = checkpoint;
           pendingDelay = 1;
           continue;

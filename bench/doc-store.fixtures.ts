@@ -135,7 +135,7 @@ export function typicalQueries(documents: number, q5After: { number: number; pat
       sql: [
         {
           text: `SELECT ${COLUMNS} FROM doc_documents
-                 WHERE path ~ '^org/[^/]+/app-(1|2)/[^/]+$' AND value @> '{"env": "prod"}' AND (value @> '{"tags": ["nightly"]}' OR value @> '{"tags": ["hotfix"]}')
+                 WHERE collection ~ '^org/[^/]+/app-(1|2)$' AND value @> '{"env": "prod"}' AND (value @> '{"tags": ["nightly"]}' OR value @> '{"tags": ["hotfix"]}')
                  ORDER BY value->'priority', created_at DESC, path DESC LIMIT 50`,
           values: [],
         },

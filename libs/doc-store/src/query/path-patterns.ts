@@ -26,40 +26,74 @@ export function patternRegex(pattern: string): string {
   return `^${out}$`;
 }
 
-/**
- * A pattern as SQL that the indexes can serve: an exact path, a collection (`a/b/*`), a subtree
- * (`a/b/**`: a range scan of the path index), or else a LIKE prefix (range scan) checked with a regex.
- */
-function patternSql(pattern: string, regex: string, params: SqlParams): string {
-  const star = pattern.indexOf('*');
-  if (star === -1) return `path = ${params.add(pattern)}`;
-  const head = pattern.slice(0, star);
-  const tail = pattern.slice(star);
-  if (tail === '*' && head.endsWith('/')) return `collection = ${params.add(head.slice(0, -1))}`;
-  if (tail === '**' && head.endsWith('/')) {
-    const base = head.slice(0, -1);
-    return `(path = ${params.add(base)} OR path LIKE ${params.add(escapeLike(head) + '%')})`;
-  }
-  if (pattern === '**') return 'TRUE';
-  // Whatever a match starts with: `a/**` can match `a` itself, so its slash is not part of the prefix.
-  const prefix = tail.startsWith('**') && head.endsWith('/') ? head.slice(0, -1) : head;
-  const like = prefix ? `path LIKE ${params.add(escapeLike(prefix) + '%')} AND ` : '';
-  return `(${like}path ~ ${params.add(regex)})`;
+interface Glob {
+  pattern: string;
+  regex(glob: string): string;
+  /** Whether the pattern may be split into a collection part and a document id part. */
+  splittable: boolean;
 }
 
-/** Documents matching any of the query's patterns. */
+/**
+ * Patterns as SQL that the indexes can serve: exact paths (path index), collections (`a/b/*`:
+ * collection index), subtrees (`a/b/**`: a range scan of the path index), collections named with
+ * wildcards (say the app-1 collection of every team: the matching collections are looked up first in
+ * doc_collections, a few rows, then the collection index is used), or else a LIKE prefix (a range scan)
+ * checked with a regex.
+ */
+function patternsSql(globs: readonly Glob[], params: SqlParams): string {
+  const paths: string[] = [];
+  const collections: string[] = [];
+  const collectionRegexes: string[] = [];
+  const parts: string[] = [];
+  for (const { pattern, regex, splittable } of globs) {
+    const star = pattern.indexOf('*');
+    if (star === -1) {
+      paths.push(pattern);
+      continue;
+    }
+    const head = pattern.slice(0, star);
+    const tail = pattern.slice(star);
+    if (pattern === '**') return 'TRUE';
+    if (tail === '*' && head.endsWith('/')) {
+      collections.push(head.slice(0, -1));
+      continue;
+    }
+    if (tail === '**' && head.endsWith('/')) {
+      parts.push(`(path = ${params.add(head.slice(0, -1))} OR path LIKE ${params.add(escapeLike(head) + '%')})`);
+      continue;
+    }
+    const cut = pattern.lastIndexOf('/');
+    const collection = pattern.slice(0, Math.max(cut, 0));
+    const id = pattern.slice(cut + 1);
+    if (splittable && collection.includes('*') && id !== '**') {
+      // A document is in a matching collection and its id (one segment) matches the last segment.
+      if (id === '*') collectionRegexes.push(regex(collection));
+      else parts.push(`(collection = ANY(ARRAY(SELECT path FROM doc_collections WHERE path ~ ${params.add(regex(collection))})) AND path ~ ${params.add(regex(pattern))})`);
+      continue;
+    }
+    // Whatever a match starts with: `a/**` can match `a` itself, so its slash is not part of the prefix.
+    const prefix = tail.startsWith('**') && head.endsWith('/') ? head.slice(0, -1) : head;
+    const like = prefix ? `path LIKE ${params.add(escapeLike(prefix) + '%')} AND ` : '';
+    parts.push(`(${like}path ~ ${params.add(regex(pattern))})`);
+  }
+  if (paths.length) parts.unshift(paths.length === 1 ? `path = ${params.add(paths[0])}` : `path = ANY(${params.add(paths)}::text[])`);
+  if (collections.length) parts.unshift(collections.length === 1 ? `collection = ${params.add(collections[0])}` : `collection = ANY(${params.add(collections)}::text[])`);
+  if (collectionRegexes.length) parts.push(`collection = ANY(ARRAY(SELECT path FROM doc_collections WHERE path ~ ANY(${params.add(collectionRegexes)}::text[])))`);
+  return parts.length === 1 ? parts[0] : `(${parts.join(' OR ')})`;
+}
+
+/** Documents matching any of the query's patterns (`**` is always a whole segment there). */
 export function queryPatternsSql(patterns: readonly string[], params: SqlParams): string {
-  if (patterns.includes('**')) return 'TRUE';
-  return `(${patterns.map((p) => patternSql(p, patternRegex(p), params)).join(' OR ')})`;
+  return patternsSql(patterns.map((pattern) => ({ pattern, regex: patternRegex, splittable: true })), params);
 }
 
 /**
  * Documents a token's scope patterns allow (null: no restriction). Scope globs are matched with
- * globToRegExp, exactly as the per-document checks (can/assertCan) match them.
+ * globToRegExp, exactly as the per-document checks (can/assertCan) match them; one with `**` is not split
+ * into collection and id, since globToRegExp lets `**` run across that boundary.
  */
 export function scopePatternsSql(patterns: readonly string[] | null, params: SqlParams): string {
   if (patterns === null) return 'TRUE';
   if (patterns.length === 0) return 'FALSE';
-  if (patterns.includes('**')) return 'TRUE';
-  return `(${patterns.map((p) => patternSql(p, globToRegExp(p).source, params)).join(' OR ')})`;
+  return patternsSql(patterns.map((pattern) => ({ pattern, regex: (glob: string) => globToRegExp(glob).source, splittable: !pattern.includes('**') })), params);
 }

@@ -173,6 +173,19 @@ export function describeSubscriptions(ctx: ContractContext): void {
       expect(comparePositions(collector.lastCheckpoint!, wanted.position)).toBeGreaterThanOrEqual(0);
     });
 
+    it('a filtered subscription that matches nothing still reports that it caught up, past what it read', async () => {
+      const { stream, prefix } = testScope();
+      const from = await startPosition(ctx.store);
+      await ctx.store.appendToStream(stream('noise'), newEvents(5, 'Noise'));
+      const noise = await ctx.store.readStream(stream('noise'));
+      const collector = new BatchCollector();
+      ctx.subscribe({ fromPosition: from, filter: { eventTypes: [`Unwritten${prefix('type')}`] }, onBatch: collector.onBatch });
+      await waitFor(() => collector.batches.some((b) => b.caughtUp), () => `a caught-up batch (${collector.describe()})`);
+      expect(collector.events).toEqual([]);
+      const caughtUp = collector.batches.find((b) => b.caughtUp)!;
+      expect(comparePositions(caughtUp.checkpoint, noise[4].position)).toBeGreaterThanOrEqual(0);
+    });
+
     it('close() stops delivery and settles done', async () => {
       const { stream, prefix } = testScope();
       const from = await startPosition(ctx.store);

@@ -109,6 +109,7 @@ export class EsdbAllSubscription implements AllSubscription {
 
     let checkpoint: Position | null = from === 'start' ? null : from;
     let live: boolean | null = null;
+    let reportedCaughtUp = false;
     try {
       while (!this.closed) {
         const events: RecordedEvent[] = [];
@@ -119,6 +120,9 @@ export class EsdbAllSubscription implements AllSubscription {
           if (isMarker(item)) {
             if (item[MARKER] === 'checkpoint') checkpoint = checkpoint ? maxPosition(checkpoint, item.position) : item.position;
             else live = item[MARKER] === 'caughtUp';
+            // Caught up, the server has looked at everything that existed when we subscribed; a filtered
+            // subscription hears of that only through this message (checkpoints come every N records).
+            if (live && headAtStart) checkpoint = checkpoint ? maxPosition(checkpoint, headAtStart) : headAtStart;
             continue;
           }
           const record = item.event;
@@ -128,17 +132,19 @@ export class EsdbAllSubscription implements AllSubscription {
           events.push(toRecordedEvent(record));
         }
         const advanced = checkpoint !== null && (before === null || comparePositions(checkpoint, before) > 0);
-        if (!events.length && !advanced) {
+        // Servers before 23.10 send no caught-up message: then reaching the head seen at start counts.
+        const caughtUp = checkpoint !== null && (live ?? (headAtStart === null || comparePositions(checkpoint, headAtStart) >= 0));
+        // Going live is news even when nothing moved (a filter that matched nothing): subscribers wait for it.
+        if (!events.length && !advanced && !(caughtUp && !reportedCaughtUp)) {
           await Promise.race([new Promise((resolve) => stream.once('readable', resolve)), failed, this.closing]);
           continue;
         }
-        // Servers before 23.10 send no caught-up message: then reaching the head seen at start counts.
-        const caughtUp = live ?? (headAtStart === null || comparePositions(checkpoint!, headAtStart) >= 0);
         try {
           await this.options.onBatch({ events, checkpoint: checkpoint!, caughtUp });
         } catch (error) {
           throw new HandlerFailed(error as Error);
         }
+        reportedCaughtUp = caughtUp;
         this.handled = checkpoint!;
       }
     } finally {

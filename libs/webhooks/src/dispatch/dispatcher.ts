@@ -67,7 +67,8 @@ export class WebhookDispatcher {
   private wakeUp: (() => void) | null = null;
   private wakeRequested = false;
   private wakeTimer: NodeJS.Timeout | null = null;
-  private nextDueAt = Number.POSITIVE_INFINITY;
+  /** When retries this process scheduled fall due (a few thousand at most; later ones are found by polling). */
+  private dueTimes: number[] = [];
   private lastSweepAt = 0;
   private running: Promise<void> | null = null;
   private stopped = false;
@@ -147,8 +148,11 @@ export class WebhookDispatcher {
         continue;
       }
       if (this.wakeRequested) continue;
-      const untilDue = this.nextDueAt - Date.now();
-      await this.sleep(Math.max(5, Math.min(IDLE_POLL_MS, untilDue, this.rateLimitedPollMs())));
+      const now = Date.now();
+      let nextDue = Number.POSITIVE_INFINITY;
+      this.dueTimes = this.dueTimes.filter((t) => t > now);
+      for (const t of this.dueTimes) nextDue = Math.min(nextDue, t);
+      await this.sleep(Math.max(5, Math.min(IDLE_POLL_MS, nextDue - now, this.rateLimitedPollMs())));
     }
   }
 
@@ -188,7 +192,6 @@ export class WebhookDispatcher {
     const done = this.completions;
     if (!targets.length && !done.length) return;
     this.completions = [];
-    this.nextDueAt = Number.POSITIVE_INFINITY;
     let rows: ClaimedRow[];
     try {
       ({ rows } = await this.pool.query<ClaimedRow>(
@@ -225,7 +228,10 @@ export class WebhookDispatcher {
 
   private complete(completion: Completion): void {
     this.completions.push(completion);
-    if (completion.status === 'pending' && completion.nextAt) this.nextDueAt = Math.min(this.nextDueAt, Date.parse(completion.nextAt));
+    if (completion.status === 'pending' && completion.nextAt) {
+      this.dueTimes.push(Date.parse(completion.nextAt));
+      if (this.dueTimes.length > 2000) this.dueTimes = this.dueTimes.sort((a, b) => a - b).slice(0, 1000);
+    }
   }
 
   private async process(row: ClaimedRow): Promise<void> {

@@ -1,26 +1,32 @@
 // Section "event-store appends": 16 concurrent writers, each on its own streams (the first append of a
 // stream with no_stream, the next ones with the exact expected revision, as a command handler does),
-// batches of 1 and of 10 events, for a fixed time. Compared on the same server, each in its own database
-// and its own node process:
+// batches of 1 and of 10 events. Compared on the same server, each in its own database and its own node
+// process:
 //   ours    PostgresEventStore.appendToStream
 //   emmett  @event-driven-io/emmett-postgresql appendToStream (the same events, the same expected versions)
 //   raw     one multi-row INSERT per append of the same rows into a copy of es_events (same columns,
 //           defaults and indexes) — no concurrency check, no stream table: the floor of what a write costs.
 // Every system gets a pool of as many connections as writers. Durability is the server's default for all
-// (synchronous_commit on, logged tables); none of the three turns it down.
+// (synchronous_commit on, logged tables); none of the three turns it down (Emmett does not either).
+//
+// Method: the three contenders are set up once, warmed up, then measured in short slices taken in turn
+// (rotating which goes first), each slice right after a CHECKPOINT. A figure is the median of a
+// contender's slices; a ratio is the median of the ratios of slices taken back to back, so load that
+// drifts on the machine during the section (other processes) hits both sides of a ratio alike.
 import { createPool, runMigrations } from '@app/database';
 import { eventStoreMigrations } from '@app/event-store';
 import pg from 'pg';
-import type { AppendJob, AppendOutcome, AppendSystem } from './event-store.worker.js';
-import { type BenchContext, type BenchSection, formatNumber, runChild } from './harness.js';
+import type { AppendOutcome, AppendSetup, AppendSlice, AppendSystem } from './event-store.worker.js';
+import { type BenchContext, type BenchSection, type ChildSession, formatNumber, median, startChildSession } from './harness.js';
 
 const WORKER = new URL('./event-store.worker.js', import.meta.url);
 const WRITERS = Number(process.env.BENCH_WRITERS ?? 16);
-const DURATION_MS = Number(process.env.BENCH_APPEND_MS ?? 5000);
+const SLICE_MS = Number(process.env.BENCH_SLICE_MS ?? 2000);
 const WARMUP_MS = Number(process.env.BENCH_WARMUP_MS ?? 1000);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
+const ROTATIONS = Number(process.env.BENCH_ROTATIONS ?? 5);
 const SYSTEMS: AppendSystem[] = ['ours', 'emmett', 'raw'];
 const PEER_NAME: Record<AppendSystem, string> = { ours: 'ours', emmett: 'emmett-postgresql', raw: 'raw INSERT' };
+const TARGET: Record<'emmett' | 'raw', number> = { emmett: 1.5, raw: 0.6 };
 
 async function prepare(ctx: BenchContext, system: AppendSystem, batch: number): Promise<string> {
   const url = await ctx.createDatabase(`append_${system}_${batch}`);
@@ -35,45 +41,72 @@ async function prepare(ctx: BenchContext, system: AppendSystem, batch: number): 
   return url;
 }
 
-async function checkpoint(serverUrl: string): Promise<void> {
-  // Each run starts right after a checkpoint, so none of them pays for one the previous run caused.
-  const c = new pg.Client({ connectionString: serverUrl });
-  await c.connect();
-  await c.query('CHECKPOINT');
-  await c.end();
-}
+const perSecond = (o: AppendOutcome, what: 'events' | 'appends') => o[what] / o.seconds;
 
 async function run(ctx: BenchContext): Promise<void> {
-  for (const batch of [1, 10]) {
-    const best = new Map<AppendSystem, AppendOutcome>();
-    // Rounds interleave the systems so drift on the machine hits all of them alike; the best round counts.
-    for (let round = 0; round < ROUNDS; round++) {
-      for (const system of SYSTEMS) {
-        const url = await prepare(ctx, system, batch);
-        await checkpoint(ctx.serverUrl);
-        const job: AppendJob = { kind: 'append', system, url, writers: WRITERS, batch, appendsPerStream: 10, warmupMs: WARMUP_MS, durationMs: DURATION_MS };
-        const out = await runChild<AppendJob, AppendOutcome>(WORKER, job);
-        const eps = out.events / out.seconds;
-        ctx.report.log(`batch ${batch} round ${round + 1} ${system}: ${formatNumber(eps)} events/s, ${formatNumber(out.appends / out.seconds)} appends/s, p50 ${out.p50Ms.toFixed(1)} ms, p99 ${out.p99Ms.toFixed(1)} ms`);
-        const prev = best.get(system);
-        if (!prev || out.events / out.seconds > prev.events / prev.seconds) best.set(system, out);
+  const admin = new pg.Client({ connectionString: ctx.serverUrl });
+  admin.on('error', () => undefined);
+  await admin.connect();
+  try {
+    for (const batch of [1, 10]) {
+      const sessions = new Map<AppendSystem, ChildSession<AppendSlice, AppendOutcome>>();
+      try {
+        for (const system of SYSTEMS) {
+          const url = await prepare(ctx, system, batch);
+          const setup: AppendSetup = { system, url, writers: WRITERS, batch, appendsPerStream: 10 };
+          sessions.set(system, await startChildSession<AppendSetup, AppendSlice, AppendOutcome>(WORKER, setup));
+        }
+        for (const system of SYSTEMS) await sessions.get(system)!.request({ ms: WARMUP_MS });
+
+        const slices = new Map<AppendSystem, AppendOutcome[]>(SYSTEMS.map((s) => [s, []]));
+        for (let r = 0; r < ROTATIONS; r++) {
+          const order = SYSTEMS.map((_, i) => SYSTEMS[(i + r) % SYSTEMS.length]);
+          for (const system of order) {
+            // Each slice starts right after a checkpoint, so none pays for the writes of another.
+            await admin.query('CHECKPOINT');
+            const out = await sessions.get(system)!.request({ ms: SLICE_MS });
+            slices.get(system)!.push(out);
+          }
+          ctx.report.log(
+            `batch ${batch} rotation ${r + 1}: ` +
+              SYSTEMS.map((s) => `${s} ${formatNumber(perSecond(slices.get(s)![r], 'events'))} events/s`).join(', '),
+          );
+        }
+
+        const ours = slices.get('ours')!;
+        for (const peer of ['emmett', 'raw'] as const) {
+          const theirs = slices.get(peer)!;
+          const ratios = ours.map((o, i) => perSecond(o, 'events') / perSecond(theirs[i], 'events'));
+          for (const what of ['events', 'appends'] as const) {
+            ctx.report.row({
+              metric: `batch ${batch}: ${what}/s`,
+              ours: median(ours.map((o) => perSecond(o, what))),
+              peer: PEER_NAME[peer],
+              peerValue: median(theirs.map((o) => perSecond(o, what))),
+              ratio: median(ratios),
+              target: what === 'events' ? { min: TARGET[peer] } : undefined,
+            });
+          }
+          ctx.report.note(
+            `batch ${batch} ours/${PEER_NAME[peer]} per rotation: ${ratios.map((x) => x.toFixed(2)).join(' ')}`,
+          );
+        }
+        for (const system of SYSTEMS) {
+          const s = slices.get(system)!;
+          ctx.report.note(
+            `batch ${batch} ${PEER_NAME[system]}: append latency p50 ${median(s.map((o) => o.p50Ms)).toFixed(1)} ms, p99 ${median(s.map((o) => o.p99Ms)).toFixed(1)} ms (median of slices)`,
+          );
+        }
+      } finally {
+        await Promise.all([...sessions.values()].map((s) => s.close()));
       }
     }
-    const ours = best.get('ours')!;
-    for (const peer of ['emmett', 'raw'] as const) {
-      const other = best.get(peer)!;
-      const target = peer === 'emmett' ? { min: 1.5 } : { min: 0.6 };
-      ctx.report.row({ metric: `batch ${batch}: events/s`, ours: ours.events / ours.seconds, peer: PEER_NAME[peer], peerValue: other.events / other.seconds, target });
-      ctx.report.row({ metric: `batch ${batch}: appends/s`, ours: ours.appends / ours.seconds, peer: PEER_NAME[peer], peerValue: other.appends / other.seconds });
-    }
-    for (const system of SYSTEMS) {
-      const o = best.get(system)!;
-      ctx.report.note(`batch ${batch} ${PEER_NAME[system]}: append latency p50 ${o.p50Ms.toFixed(1)} ms, p99 ${o.p99Ms.toFixed(1)} ms`);
-    }
+  } finally {
+    await admin.end();
   }
   ctx.report.note(
-    `${WRITERS} writers, ${WRITERS} connections each system, ${DURATION_MS / 1000} s measured after ${WARMUP_MS / 1000} s warm-up, best of ${ROUNDS} interleaved rounds, fresh database per run; ` +
-      `10 appends per stream (1st no_stream, then exact revision).`,
+    `${WRITERS} writers and ${WRITERS} connections per system; ${ROTATIONS} rotations of ${SLICE_MS / 1000} s slices after a ${WARMUP_MS / 1000} s warm-up; ` +
+      `figures are medians of slices, ratios medians of back-to-back ratios; 10 appends per stream (1st no_stream, then exact revision).`,
   );
 }
 

@@ -6,20 +6,22 @@ import { randomUUID } from 'node:crypto';
 import { benchEvent } from './event-store.fixtures.js';
 import { performance } from 'node:perf_hooks';
 import type pg from 'pg';
-import { childMain, percentile, sleep } from './harness.js';
+import { childMain, childServe, percentile } from './harness.js';
 
 export type AppendSystem = 'ours' | 'emmett' | 'raw';
 
-export interface AppendJob {
-  kind: 'append';
+/** Set-up of one append contender; it then runs slices of `ms` on request (AppendSlice → AppendOutcome). */
+export interface AppendSetup {
   system: AppendSystem;
   url: string;
   writers: number;
   batch: number;
   /** Appends per stream before the writer moves on to a new stream (first one: no_stream). */
   appendsPerStream: number;
-  warmupMs: number;
-  durationMs: number;
+}
+
+export interface AppendSlice {
+  ms: number;
 }
 
 export interface AppendOutcome {
@@ -31,7 +33,6 @@ export interface AppendOutcome {
 }
 
 export interface CatchUpJob {
-  kind: 'catch-up';
   system: 'ours' | 'raw';
   url: string;
   batchSize: number;
@@ -44,7 +45,6 @@ export interface CatchUpOutcome {
   batches: number;
 }
 
-export type EventStoreJob = AppendJob | CatchUpJob;
 
 interface Appender {
   /** expected: -1n for a new stream (no_stream), else the stream's current 0-based revision (exact). */
@@ -114,49 +114,42 @@ async function rawAppender(url: string, connections: number): Promise<Appender> 
   };
 }
 
-async function runAppends(job: AppendJob): Promise<AppendOutcome> {
-  const appender = job.system === 'ours' ? await oursAppender(job.url, job.writers) : job.system === 'emmett' ? await emmettAppender(job.url, job.writers) : await rawAppender(job.url, job.writers);
+/**
+ * Writers keep their streams from one slice to the next. A slice starts every writer, stops them after
+ * `ms`, waits for the appends in flight and counts what completed between its start and that moment.
+ */
+async function appendSession(setup: AppendSetup) {
+  const appender = setup.system === 'ours' ? await oursAppender(setup.url, setup.writers) : setup.system === 'emmett' ? await emmettAppender(setup.url, setup.writers) : await rawAppender(setup.url, setup.writers);
   const run = randomUUID().slice(0, 8);
-  let stop = false;
-  let appends = 0;
-  let measuring = false;
-  const latencies: number[] = [];
-  const writer = async (w: number) => {
-    let streamNo = 0;
-    let streamId = `bench-${run}_${w}_${streamNo}`;
-    let revision = -1n;
-    let onStream = 0;
-    while (!stop) {
-      const events = Array.from({ length: job.batch }, (_, i) => benchEvent(streamId, Number(revision) + 1 + i));
+  const state = Array.from({ length: setup.writers }, () => ({ streamNo: 0, revision: -1n, onStream: 0 }));
+  const writer = async (w: number, until: () => boolean, latencies: number[]) => {
+    const s = state[w];
+    while (!until()) {
+      const streamId = `bench-${run}_${w}_${s.streamNo}`;
+      const events = Array.from({ length: setup.batch }, (_, i) => benchEvent(streamId, Number(s.revision) + 1 + i));
       const t0 = performance.now();
-      await appender.append(streamId, events, revision);
-      const t1 = performance.now();
-      if (measuring) {
-        appends++;
-        latencies.push(t1 - t0);
-      }
-      revision += BigInt(job.batch);
-      if (++onStream >= job.appendsPerStream) {
-        streamId = `bench-${run}_${w}_${++streamNo}`;
-        revision = -1n;
-        onStream = 0;
+      await appender.append(streamId, events, s.revision);
+      latencies.push(performance.now() - t0);
+      s.revision += BigInt(setup.batch);
+      if (++s.onStream >= setup.appendsPerStream) {
+        s.streamNo++;
+        s.revision = -1n;
+        s.onStream = 0;
       }
     }
   };
-  const writers = Array.from({ length: job.writers }, (_, w) => writer(w));
-  const failed = Promise.all(writers).then(() => undefined);
-  await Promise.race([sleep(job.warmupMs), failed]);
-  measuring = true;
-  const t0 = performance.now();
-  await Promise.race([sleep(job.durationMs), failed]);
-  measuring = false;
-  const seconds = (performance.now() - t0) / 1000;
-  const counted = appends;
-  stop = true;
-  await failed;
-  await appender.close();
-  latencies.sort((a, b) => a - b);
-  return { appends: counted, events: counted * job.batch, seconds, p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99) };
+  return {
+    async handle(slice: AppendSlice): Promise<AppendOutcome> {
+      const latencies: number[] = [];
+      const t0 = performance.now();
+      const end = t0 + slice.ms;
+      await Promise.all(state.map((_, w) => writer(w, () => performance.now() >= end, latencies)));
+      const seconds = (performance.now() - t0) / 1000;
+      latencies.sort((a, b) => a - b);
+      return { appends: latencies.length, events: latencies.length * setup.batch, seconds, p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99) };
+    },
+    close: () => appender.close(),
+  };
 }
 
 async function oursCatchUp(job: CatchUpJob): Promise<CatchUpOutcome> {
@@ -174,9 +167,7 @@ async function oursCatchUp(job: CatchUpJob): Promise<CatchUpOutcome> {
       onBatch: async (batch) => {
         events += batch.events.length;
         batches++;
-        // Done when every event was delivered: after a final full batch the subscription reports
-        // caughtUp only with the next batch, i.e. once another event is appended.
-        if (events >= job.expected) {
+        if (batch.caughtUp && events >= job.expected) {
           t1 = performance.now();
           resolve();
         }
@@ -219,9 +210,11 @@ async function rawCatchUp(job: CatchUpJob): Promise<CatchUpOutcome> {
   return { events, seconds, batches };
 }
 
-async function runJob(job: EventStoreJob): Promise<AppendOutcome | CatchUpOutcome> {
-  if (job.kind === 'append') return runAppends(job);
+async function runCatchUp(job: CatchUpJob): Promise<CatchUpOutcome> {
   return job.system === 'ours' ? oursCatchUp(job) : rawCatchUp(job);
 }
 
-if (process.send) childMain(runJob);
+if (process.send) {
+  if (process.argv[3] === 'serve') childServe(appendSession);
+  else childMain(runCatchUp);
+}

@@ -14,6 +14,11 @@ export interface BenchRow {
   target?: { min?: number; max?: number };
   /** Printed after the figures, e.g. the unit. */
   unit?: string;
+  /**
+   * ours/peer when it is not simply ours ÷ peerValue, e.g. the median of ratios of runs made back to
+   * back (robust against load that drifts on the machine during the section).
+   */
+  ratio?: number;
 }
 
 export interface Report {
@@ -40,6 +45,7 @@ export interface BenchSection {
 }
 
 export function ratioOf(row: BenchRow): number {
+  if (row.ratio !== undefined) return row.ratio;
   return row.peerValue === 0 ? Number.POSITIVE_INFINITY : row.ours / row.peerValue;
 }
 
@@ -124,6 +130,98 @@ export function childMain<I, O>(fn: (input: I) => Promise<O>): void {
   fn(input).then(
     (value) => process.send!({ ok: true, value }, () => process.exit(0)),
     (error: Error) => process.send!({ ok: false, error: error.stack ?? String(error) }, () => process.exit(1)),
+  );
+}
+
+export interface ChildSession<Req, Res> {
+  request(req: Req, timeoutMs?: number): Promise<Res>;
+  close(): Promise<void>;
+}
+
+/**
+ * Like runChild, but the child stays up and answers requests: contenders can be set up once and then
+ * measured in short slices taken in turn (A, B, C, A, B, C …), so that load drifting on the machine
+ * hits all of them alike. The child side is childServe.
+ */
+export function startChildSession<I, Req, Res>(module: URL, input: I, setupTimeoutMs = 120_000): Promise<ChildSession<Req, Res>> {
+  const execArgv = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir=bench-profiles'] : [];
+  const child = fork(module, [JSON.stringify(input), 'serve'], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  type Reply = { id: number; ok: true; value: Res } | { id: number; ok: false; error: string };
+  const pending = new Map<number, { resolve(v: Res): void; reject(e: Error): void; timer: NodeJS.Timeout }>();
+  let nextId = 0;
+  let exited = false;
+  return new Promise((resolveSession, rejectSession) => {
+    const setupTimer = setTimeout(() => child.kill('SIGKILL'), setupTimeoutMs);
+    child.on('message', (m) => {
+      const msg = m as Reply;
+      if (msg.id === -1) {
+        clearTimeout(setupTimer);
+        if (!msg.ok) return rejectSession(new Error(msg.error));
+        return resolveSession({
+          request: (req, timeoutMs = 120_000) =>
+            new Promise<Res>((resolve, reject) => {
+              if (exited) return reject(new Error(`bench child ${module.pathname} has exited`));
+              const id = nextId++;
+              const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+              pending.set(id, { resolve, reject, timer });
+              child.send({ id, req });
+            }),
+          close: () =>
+            new Promise<void>((resolve) => {
+              if (exited) return resolve();
+              const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+              child.once('exit', () => {
+                clearTimeout(timer);
+                resolve();
+              });
+              child.send({ close: true });
+            }),
+        });
+      }
+      const p = pending.get(msg.id);
+      if (!p) return;
+      pending.delete(msg.id);
+      clearTimeout(p.timer);
+      if (msg.ok) p.resolve(msg.value);
+      else p.reject(new Error(msg.error));
+    });
+    child.on('exit', (code, signal) => {
+      exited = true;
+      clearTimeout(setupTimer);
+      const error = new Error(`bench child ${module.pathname} exited with ${signal ?? code}`);
+      rejectSession(error);
+      for (const p of pending.values()) {
+        clearTimeout(p.timer);
+        p.reject(error);
+      }
+      pending.clear();
+    });
+  });
+}
+
+/** Child side of startChildSession: sets up from the input, then answers requests until told to close. */
+export function childServe<I, Req, Res>(setup: (input: I) => Promise<{ handle(req: Req): Promise<Res>; close(): Promise<void> }>): void {
+  const input = JSON.parse(process.argv[2] ?? '{}') as I;
+  const fail = (id: number, error: unknown) => process.send!({ id, ok: false, error: (error as Error).stack ?? String(error) });
+  setup(input).then(
+    (session) => {
+      process.on('message', (m) => {
+        const msg = m as { id: number; req: Req } | { close: true };
+        if ('close' in msg) {
+          session.close().then(
+            () => process.exit(0),
+            () => process.exit(1),
+          );
+          return;
+        }
+        session.handle(msg.req).then(
+          (value) => process.send!({ id: msg.id, ok: true, value }),
+          (error) => fail(msg.id, error),
+        );
+      });
+      process.send!({ id: -1, ok: true, value: null });
+    },
+    (error) => process.send!({ id: -1, ok: false, error: (error as Error).stack ?? String(error) }, () => process.exit(1)),
   );
 }
 

@@ -4,7 +4,7 @@ import type { INestApplicationContext } from '@nestjs/common';
 import standardwebhooks from 'standardwebhooks';
 import { startTestApi, type TestApi } from '../support/api.js';
 import { startTestProcessManager } from '../support/process-manager.js';
-import { eventually, expectProblem, sleep } from '../support/problem.js';
+import { connectDatabase, eventually, expectProblem, sleep } from '../support/problem.js';
 import { WebhookReceiver } from '../support/webhook-receiver.js';
 import { createWebhook, deliveriesOf, deliveriesWhen, received, TEST_ENCRYPTION_KEY, verified } from '../support/webhooks.js';
 
@@ -158,6 +158,23 @@ test('redelivery sends a settled delivery again with the same webhook-id', async
   const [after] = await deliveriesWhen(api, hook.id, (items) => items[0]?.status === 'succeeded' && items[0].attemptCount === 2);
   expect(after.attempts.map((a: any) => a.attempt)).toEqual([1, 2]);
   expectProblem(await api.call('POST', '/api/webhooks/deliveries/00000000-0000-5000-8000-000000000000/redeliver'), 404, 'DELIVERY_NOT_FOUND');
+});
+
+test('redelivery of a delivery whose queue row was pruned (settled long ago) works from its stream', async () => {
+  const hook = await createWebhook(api, receiver, '/pruned', kvEvents('pruned/'));
+  await setKey('pruned/a', 1);
+  const [delivery] = await deliveriesWhen(api, hook.id, (items) => items[0]?.status === 'succeeded');
+  const db = await connectDatabase(api.databaseUrl);
+  try {
+    expect((await db.query('DELETE FROM webhook_queue WHERE delivery_id = $1', [delivery.id])).rowCount).toBe(1);
+  } finally {
+    await db.end();
+  }
+  expect((await api.call('POST', `/api/webhooks/deliveries/${delivery.id}/redeliver`)).status).toBe(202);
+  const [first, second] = await received(receiver, '/pruned', 2);
+  expect(second.headers['webhook-id']).toBe(first.headers['webhook-id']);
+  expect(verified(second, hook.secret).data).toMatchObject({ key: 'pruned/a', value: 1 });
+  await deliveriesWhen(api, hook.id, (items) => items[0]?.status === 'succeeded' && items[0].attemptCount === 2);
 });
 
 test('test events and custom events', async () => {

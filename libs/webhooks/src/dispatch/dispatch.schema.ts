@@ -115,4 +115,8 @@ BEGIN
 END;
 $$;`,
   },
+  {
+    id: 'webhooks/101-queue-retention',
+    sql: `CREATE INDEX webhook_queue_settled ON webhook_queue (created_at) WHERE status <> 'pending';`,
+  },
 ];

@@ -41,6 +41,9 @@ const SWEEP_LEASE_MS = 30_000;
 const IDLE_POLL_MS = 1000;
 const SWEEP_EVERY_MS = 30_000;
 const UNKNOWN_ENDPOINT_DELAY_MS = 1000;
+/** Settled queue rows are only an index of the delivery streams; a redelivery recreates a deleted one. */
+const SETTLED_RETENTION = '7 days';
+const PRUNE_EVERY_MS = 600_000;
 
 export interface DispatcherOptions {
   autoDisableAfterMs: number;
@@ -70,6 +73,7 @@ export class WebhookDispatcher {
   /** When retries this process scheduled fall due (a few thousand at most; later ones are found by polling). */
   private dueTimes: number[] = [];
   private lastSweepAt = 0;
+  private lastPruneAt = 0;
   private running: Promise<void> | null = null;
   private stopped = false;
 
@@ -176,8 +180,22 @@ export class WebhookDispatcher {
     });
   }
 
+  private async prune(): Promise<void> {
+    for (;;) {
+      const { rowCount } = await this.pool.query(
+        `DELETE FROM webhook_queue WHERE delivery_id IN (
+           SELECT delivery_id FROM webhook_queue WHERE status <> 'pending' AND created_at < now() - interval '${SETTLED_RETENTION}' LIMIT 5000)`,
+      );
+      if ((rowCount ?? 0) < 5000 || this.stopped) return;
+    }
+  }
+
   private async cycle(): Promise<void> {
     const now = Date.now();
+    if (now - this.lastPruneAt > PRUNE_EVERY_MS) {
+      this.lastPruneAt = now;
+      void this.prune().catch((error) => this.logger.warn({ err: error, msg: 'pruning settled webhook queue rows failed' }));
+    }
     if (now - this.lastSweepAt > SWEEP_EVERY_MS) {
       this.lastSweepAt = now;
       for (const e of this.registry.all()) if (e.status !== 'enabled') this.sweep.add(e.id);

@@ -2,7 +2,7 @@ import { type ExternalEventCatalog, toExternalEvent } from '@app/core';
 import { type Pool, type PoolClient, withTransaction } from '@app/database';
 import { type AllSubscription, comparePositions, type EventMetadata, type EventStore, type Position, type RecordedEvent, START, type SubscriptionBatch } from '@app/event-store';
 import type { Logger } from '@nestjs/common';
-import type { ScheduledData } from '../deliveries/delivery.decider.js';
+import { deliveryStreamId, type ScheduledData } from '../deliveries/delivery.decider.js';
 import { derivedUuid, testDeliveryIdFor } from '../deliveries/delivery-ids.js';
 import { ENDPOINT_STATE_EVENT_TYPES, type EndpointEvent } from '../endpoints/endpoint.decider.js';
 import { redact } from '../matching/redact.js';
@@ -126,7 +126,7 @@ export class WebhookRouter {
     const now = new Date();
     const deliveries: ScheduledData[] = [];
     const metadata = new Map<string, EventMetadata>();
-    const redeliveries: { delivery_id: string; revision: string; attempts: number }[] = [];
+    const redeliveries: { delivery_id: string; revision: string; attempts: number; correlation: string }[] = [];
     const replays: { replay_id: string; endpoint_id: string; since: string; until: string }[] = [];
     const add = (d: ScheduledData, source: RecordedEvent) => {
       deliveries.push(d);
@@ -151,7 +151,7 @@ export class WebhookRouter {
       }
       if (event.type === 'WebhookDeliveryRedeliveryRequested') {
         const d = event.data as { deliveryId: string; attemptsSoFar: number };
-        redeliveries.push({ delivery_id: d.deliveryId, revision: event.revision.toString(), attempts: d.attemptsSoFar });
+        redeliveries.push({ delivery_id: d.deliveryId, revision: event.revision.toString(), attempts: d.attemptsSoFar, correlation: event.metadata.correlationId });
         continue;
       }
       let external;
@@ -175,6 +175,8 @@ export class WebhookRouter {
       await this.fence(client);
       await enqueue(client, deliveries, (d) => metadata.get(d.deliveryId)!.correlationId);
       if (redeliveries.length) {
+        const correlation = new Map(redeliveries.map((r) => [r.delivery_id, r.correlation]));
+        await enqueue(client, await this.pruned(client, redeliveries), (d) => correlation.get(d.deliveryId)!);
         await client.query(
           `UPDATE webhook_queue q SET status = 'pending', next_attempt_at = now(), revision = r.revision, attempts = r.attempts, retry_base = r.attempts
            FROM jsonb_to_recordset($1::jsonb) AS r(delivery_id uuid, revision bigint, attempts integer)
@@ -199,6 +201,19 @@ export class WebhookRouter {
     this.persisted = batch.checkpoint;
     this.persistedAt = Date.now();
     if (replays.length) this.onReplayRequested();
+  }
+
+  /** Redeliveries whose queue row was pruned (settled long ago): the delivery as its stream records it, to enqueue again. */
+  private async pruned(client: PoolClient, redeliveries: { delivery_id: string }[]): Promise<ScheduledData[]> {
+    const { rows } = await client.query<{ id: string }>('SELECT delivery_id AS id FROM webhook_queue WHERE delivery_id = ANY($1::uuid[])', [redeliveries.map((r) => r.delivery_id)]);
+    const present = new Set(rows.map((r) => r.id));
+    const missing: ScheduledData[] = [];
+    for (const { delivery_id: id } of redeliveries) {
+      if (present.has(id)) continue;
+      const [first] = await this.store.readStream(deliveryStreamId(id), { maxCount: 1 });
+      if (first?.type === 'WebhookDeliveryScheduled') missing.push(first.data as ScheduledData);
+    }
+    return missing;
   }
 
   /** A second router (lock lost and taken over) must not move the checkpoint under the first. */

@@ -18,9 +18,9 @@
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import serverFeaturesGrpc from '@eventstore/db-client/generated/serverfeatures_grpc_pb.js';
 import serverFeaturesPb from '@eventstore/db-client/generated/serverfeatures_pb.js';
-import streamsGrpc from '@eventstore/db-client/generated/streams_grpc_pb.js';
 import { randomUUID } from 'node:crypto';
 import { TransactionLog } from './log.js';
+import { streamsServiceDefinition } from './messages.js';
 import { streamsService } from './streams-service.js';
 
 const { SupportedMethod, SupportedMethods } = serverFeaturesPb;
@@ -66,7 +66,7 @@ export class EsdbDouble {
 
   private async listen(): Promise<void> {
     const server = new Server();
-    server.addService(streamsGrpc.StreamsService, streamsService(this.log));
+    server.addService(streamsServiceDefinition, streamsService(this.log));
     server.addService(serverFeaturesGrpc.ServerFeaturesService, {
       getSupportedMethods: (_: unknown, callback: (error: null, response: InstanceType<typeof SupportedMethods>) => void) => callback(null, supportedMethods()),
     });

@@ -2,14 +2,13 @@ import { status, type sendUnaryData, type ServerReadableStream, type ServerWrita
 import streamsPb from '@eventstore/db-client/generated/streams_pb.js';
 import { randomUUID } from 'node:crypto';
 import sharedPb from '@eventstore/db-client/generated/shared_pb.js';
-import { grpcError, streamName, toReadEvent } from './messages.js';
+import { grpcError, type ReadResponse, streamName, toReadEvent } from './messages.js';
 import { subscribe } from './subscription.js';
 import type { Expected, LogRecord, Proposed, TransactionLog } from './log.js';
 
 const { AppendReq, AppendResp, ReadReq, ReadResp } = streamsPb;
 type AppendReqT = InstanceType<typeof AppendReq>;
 type ReadReqT = InstanceType<typeof ReadReq>;
-type ReadRespT = InstanceType<typeof ReadResp>;
 
 const MAX_COUNT = BigInt(Number.MAX_SAFE_INTEGER);
 
@@ -85,7 +84,7 @@ function expectedOf(options: InstanceType<typeof AppendReq.Options>): Expected {
 }
 
 function read(log: TransactionLog) {
-  return (call: ServerWritableStream<ReadReqT, ReadRespT>) => {
+  return (call: ServerWritableStream<ReadReqT, ReadResponse>) => {
     const options = call.request.getOptions();
     if (!options) return call.emit('error', grpcError(status.INVALID_ARGUMENT, 'read without options'));
     if (options.getUuidOption()?.hasStructured()) return call.emit('error', grpcError(status.UNIMPLEMENTED, 'the double only sends string uuids'));

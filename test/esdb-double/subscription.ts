@@ -1,11 +1,10 @@
 import type { ServerWritableStream } from '@grpc/grpc-js';
 import streamsPb from '@eventstore/db-client/generated/streams_pb.js';
 import type { LogRecord, TransactionLog } from './log.js';
-import { toReadEvent } from './messages.js';
+import { type ReadResponse, toReadEvent } from './messages.js';
 
 const { ReadReq, ReadResp } = streamsPb;
 type Options = InstanceType<typeof ReadReq.Options>;
-type ReadRespT = InstanceType<typeof ReadResp>;
 
 /** EventStoreDB's default search window when the client asks for `count` instead of `max`. */
 const DEFAULT_WINDOW = 32;
@@ -29,7 +28,7 @@ function recordFilter(options: Options): ((record: LogRecord) => boolean) | null
  * (the position of the last record looked at) every checkpointIntervalMultiplier x window records.
  * Writes wait for 'drain', so a client that stops reading stops the cursor.
  */
-export function subscribe(log: TransactionLog, call: ServerWritableStream<unknown, ReadRespT>, options: Options): void {
+export function subscribe(log: TransactionLog, call: ServerWritableStream<unknown, ReadResponse>, options: Options): void {
   const all = options.getAll()!;
   const A = ReadReq.Options.AllOptions.AllOptionCase;
   let cursor = 0;
@@ -57,7 +56,7 @@ export function subscribe(log: TransactionLog, call: ServerWritableStream<unknow
   call.on('close', stop);
   call.on('error', stop);
 
-  const send = async (response: ReadRespT) => {
+  const send = async (response: ReadResponse) => {
     if (call.write(response) || !active) return;
     await new Promise<void>((resolve) => {
       const done = () => {

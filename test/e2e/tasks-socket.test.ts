@@ -135,8 +135,10 @@ test('a subscription to one task gets only its events, and those of its occurren
   const socket = await open();
   const one = await submit(api, { type: 'system.echo', scheduledFor: new Date(Date.now() + 800).toISOString() });
   const recurring = await submit(api, { type: 'system.echo', recurrence: { cron: '* * * * * *', maxOccurrences: 2 } });
-  await socket.subscribe({ operationId: one.operationId, types: ['task.started', 'task.completed'] });
-  await socket.subscribe({ operationId: recurring.operationId });
+  // From the submission on (on a slow machine the task may have run before the subscription is made).
+  const since = async (id: string) => (await api.call('GET', `/api/tasks/${id}/events`)).body.items[0].position;
+  expect((await socket.subscribe({ operationId: one.operationId, types: ['task.started', 'task.completed'], since: await since(one.operationId) })).error).toBeUndefined();
+  expect((await socket.subscribe({ operationId: recurring.operationId, since: await since(recurring.operationId) })).error).toBeUndefined();
   await waitForStatus(api, one.operationId);
   await waitForStatus(api, recurring.operationId, ['completed'], 15_000);
   await waitForStatus(api, `${recurring.operationId}.2`);

@@ -1,8 +1,7 @@
 import { type CommandContext, ConflictError, metadataOf, ValidationError } from '@app/core';
 import { EVENT_STORE, type EventStore, type JsonValue, WrongExpectedVersionError } from '@app/event-store';
 import { APP_CONFIG, type EnvConfig } from '@app/config';
-import { CommandExecutor } from '@app/platform';
-import { ProjectionPositions } from '@app/projections';
+import { ProjectionPositions, ProjectionRunner } from '@app/projections';
 import { Inject } from '@nestjs/common';
 import { Command, CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
 import { createHash, randomUUID } from 'node:crypto';
@@ -39,7 +38,7 @@ export const idempotencyStreamId = (ctx: CommandContext, key: string) =>
 @CommandHandler(SubmitTaskCommand)
 export class SubmitTaskHandler implements ICommandHandler<SubmitTaskCommand> {
   constructor(
-    private readonly executor: CommandExecutor,
+    private readonly runner: ProjectionRunner,
     private readonly registry: TaskTypeRegistry,
     @Inject(EVENT_STORE) private readonly store: EventStore,
     private readonly positions: ProjectionPositions,
@@ -83,8 +82,19 @@ export class SubmitTaskHandler implements ICommandHandler<SubmitTaskCommand> {
     return this.submitOnce(input, input.idempotencyKey, build, ctx);
   }
 
+  /**
+   * A new task's stream cannot exist yet, so nothing is read first: decide against the empty state, append
+   * with no_stream, then wait until the read models show it (read-your-writes, as CommandExecutor does).
+   */
   private async submit(command: TaskCommand, operationId: string, ctx: CommandContext): Promise<void> {
-    await this.executor.execute(taskDecider, taskStreamId(operationId), command, ctx, { expectedRevision: 'no_stream' });
+    const events = taskDecider.decide(command, taskDecider.initialState());
+    const metadata = metadataOf(ctx);
+    const { position } = await this.store.appendToStream(
+      taskStreamId(operationId),
+      events.map((e) => ({ id: randomUUID(), type: e.type, data: e.data, metadata })),
+      { expectedRevision: 'no_stream' },
+    );
+    await this.positions.waitFor(this.runner.namesFor(events.map((e) => e.type)), position, this.config.OPSLEDGER_CONSISTENCY_TIMEOUT_MS);
   }
 
   private async submitOnce(input: SubmitTaskDto, key: string, build: (id: string) => TaskCommand, ctx: CommandContext) {

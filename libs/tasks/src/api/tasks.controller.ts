@@ -45,6 +45,8 @@ export class TasksController {
   async submit(@Body() body: SubmitTaskDto, @Query() query: SubmitQuery, @CurrentPrincipal() principal: Principal, @Ctx() ctx: CommandContext, @Res({ passthrough: true }) reply: FastifyReply) {
     assertCan(principal, 'tasks:write', body.type);
     const { operationId, replayed } = await this.commands.execute(new SubmitTaskCommand(body, ctx));
+    void reply.status(202);
+    if (!replayed && !query.wait) return { operationId, type: body.type, status: 'pending' };
     if (replayed) void reply.header('idempotent-replayed', 'true');
     if (query.wait) await this.waiter.wait(operationId, query.wait * 1000);
     const state = await this.queries.execute(new GetTaskQuery(operationId));
@@ -52,7 +54,6 @@ export class TasksController {
       void reply.status(200);
       return { ...statusView(state), result: resultView(state).result };
     }
-    void reply.status(202);
     return { operationId, type: state.taskType, status: state.status };
   }
 

@@ -10,7 +10,8 @@ import { type ProgressMessage, TASK_EVENTS_CHANNEL, TASK_PROGRESS_CHANNEL, type 
 
 const LEADER_LOCK = 'opsledger:task-event-broadcaster';
 const HEARTBEAT_MS = 5000;
-const MAX_EVENTS_PER_MESSAGE = 200;
+/** Event bytes per message, leaving room for the envelope within PostgreSQL's 8000-byte NOTIFY payload. */
+const MESSAGE_BYTES = 7000;
 
 /**
  * Process manager → every api node: stored task events in order (one broadcaster at a time, elected by an
@@ -81,11 +82,22 @@ export class TaskEventBroadcaster implements OnApplicationBootstrap, OnApplicati
       filter: { eventTypes: TASK_EVENT_TYPES },
       maxBatchSize: 1000,
       onBatch: async ({ events, checkpoint }) => {
-        for (let i = 0; i < events.length; i += MAX_EVENTS_PER_MESSAGE) {
-          const chunk = events.slice(i, i + MAX_EVENTS_PER_MESSAGE);
-          const upTo = i + MAX_EVENTS_PER_MESSAGE >= events.length ? checkpoint : chunk[chunk.length - 1].position;
-          await this.send(chunk.map(toWireEvent).filter((e): e is WireEvent => e !== null), upTo);
+        // Messages stay under the NOTIFY payload limit where they can: larger ones go through the attachments table.
+        let chunk: WireEvent[] = [];
+        let size = 0;
+        for (const [i, recorded] of events.entries()) {
+          const wire = toWireEvent(recorded);
+          if (!wire) continue;
+          const bytes = Buffer.byteLength(JSON.stringify(wire));
+          if (chunk.length && size + bytes > MESSAGE_BYTES) {
+            await this.send(chunk, events[i - 1].position);
+            chunk = [];
+            size = 0;
+          }
+          chunk.push(wire);
+          size += bytes + 1;
         }
+        if (chunk.length || events.length) await this.send(chunk, checkpoint);
       },
       onError: (error) => {
         this.logger.warn({ msg: 'broadcast subscription failed; electing again', err: error });

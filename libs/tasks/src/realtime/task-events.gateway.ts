@@ -73,7 +73,6 @@ export class TaskEventsGateway implements OnGatewayInit, OnGatewayDisconnect, On
   /** After the migrations (gateways are set up before the modules initialise). */
   onApplicationBootstrap(): void {
     this.feed.start();
-    this.tokens.start(() => this.server?.of('/').sockets.values() ?? []);
   }
 
   private async authenticate(socket: Socket): Promise<void> {
@@ -84,6 +83,7 @@ export class TaskEventsGateway implements OnGatewayInit, OnGatewayDisconnect, On
     if (!can(principal, 'tasks:read')) throw new HandshakeError('the token lacks the permission tasks:read', { code: 'INSUFFICIENT_SCOPE' });
     const data: SocketData = { principal, token, subscriptions: new Map() };
     socket.data = data;
+    this.tokens.start(() => this.server?.of('/').sockets.values() ?? []);
   }
 
   private async reverify(): Promise<void> {

@@ -18,7 +18,9 @@ export class TokenWatch implements OnApplicationShutdown {
     private readonly verifier: TokenVerifier,
   ) {}
 
+  /** Started with the first connection: an api node without sockets does not follow token events for this. */
   start(sockets: () => Iterable<Socket>): void {
+    if (this.subscription) return;
     this.subscription = this.store.subscribeToAll({
       fromPosition: 'end',
       filter: { eventTypes: TOKEN_EVENT_TYPES },

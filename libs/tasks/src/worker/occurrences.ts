@@ -3,6 +3,7 @@ import { type EventStore, WrongExpectedVersionError } from '@app/event-store';
 import { taskDecider } from '../domain/task.decider.js';
 import { taskStreamId } from '../domain/task-ids.js';
 import type { BookEntry } from './task-book.js';
+import type { AppendBatcher } from './append-batcher.js';
 import { TaskStreamWriter } from './stream-writer.js';
 
 /**
@@ -10,7 +11,7 @@ import { TaskStreamWriter } from './stream-writer.js';
  * (`<parent>.<n>`, so a repeat finds it), then records the trigger on the schedule with the expected
  * revision. A crash between the two repeats both harmlessly; two instances never create it twice.
  */
-export async function triggerOccurrence(store: EventStore, entry: BookEntry, workerId: string, now = new Date()): Promise<void> {
+export async function triggerOccurrence(store: EventStore, batcher: AppendBatcher, entry: BookEntry, workerId: string, now = new Date()): Promise<void> {
   const parent = entry.state;
   const occurrence = (parent.recurrence?.occurrences ?? 0) + 1;
   const planned = taskDecider.decide({ type: 'TriggerOccurrence', occurrence, now }, parent);
@@ -42,6 +43,6 @@ export async function triggerOccurrence(store: EventStore, entry: BookEntry, wor
   } catch (error) {
     if (!(error instanceof WrongExpectedVersionError)) throw error;
   }
-  const writer = new TaskStreamWriter(store, parent.operationId, parent, entry.revision, entry.correlationId, workerId);
+  const writer = new TaskStreamWriter(store, batcher, parent.operationId, parent, entry.revision, entry.correlationId, workerId);
   await writer.execute({ type: 'TriggerOccurrence', occurrence, now });
 }

@@ -75,7 +75,8 @@ export class RunningAttempt {
     if (ended || (event.type === 'TaskStarted' && event.data.attempt !== this.attempt)) this.abort(supersededAbort());
   }
 
-  async run(): Promise<void> {
+  /** onSettled: the handler is done (its slot may be reused) — the outcome is recorded after it. */
+  async run(onSettled: () => void = () => undefined): Promise<void> {
     const state = this.writer.state;
     const signal = this.controller.signal;
     const timer = setTimeout(() => this.abort(timeoutAbort(state.timeoutMs)), state.timeoutMs);
@@ -94,6 +95,7 @@ export class RunningAttempt {
     }
     this.finishing = true;
     this.flushProgress();
+    onSettled();
     await this.record(outcome);
   }
 

@@ -1,5 +1,6 @@
 import { fold, metadataOf, systemContext, toDomainEvent } from '@app/core';
 import { type EventStore, type NewEvent, WrongExpectedVersionError } from '@app/event-store';
+import type { AppendBatcher } from './append-batcher.js';
 import { randomUUID } from 'node:crypto';
 import { taskDecider, type TaskCommand } from '../domain/task.decider.js';
 import type { TaskEvent } from '../domain/task.events.js';
@@ -15,6 +16,7 @@ export class TaskStreamWriter {
 
   constructor(
     private readonly store: EventStore,
+    private readonly batcher: AppendBatcher,
     readonly operationId: string,
     public state: TaskState,
     public revision: bigint,
@@ -43,7 +45,7 @@ export class TaskStreamWriter {
       const metadata = metadataOf(systemContext(this.actorId, this.correlationId));
       const batch: NewEvent[] = events.map((e) => ({ id: randomUUID(), type: e.type, data: e.data, metadata }));
       try {
-        const result = await this.store.appendToStream(streamId, batch, { expectedRevision: this.revision < 0n ? 'no_stream' : this.revision });
+        const result = await this.batcher.append(streamId, batch, this.revision < 0n ? 'no_stream' : this.revision);
         this.state = events.reduce(taskDecider.evolve, this.state);
         this.revision = result.nextExpectedRevision;
         return events;

@@ -9,6 +9,7 @@ import type { TaskState } from '../domain/task.state.js';
 import type { TaskHandler } from '../registry/task-type.js';
 import { TaskTypeRegistry } from '../registry/task-type.registry.js';
 import { leaseLostAbort, shutdownAbort } from './abort-reasons.js';
+import { AppendBatcher } from './append-batcher.js';
 import { Capacity } from './capacity.js';
 import { triggerOccurrence } from './occurrences.js';
 import { TASK_PROGRESS_PUBLISHER, type TaskProgressPublisher } from './progress-publisher.js';
@@ -18,7 +19,8 @@ import { type BookEntry, TaskBook } from './task-book.js';
 import { TASKS_CONFIG, type TasksConfig } from './tasks-config.js';
 import { WorkerLease } from './worker-lease.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+// Unref'd: a shutdown that finished early must not wait for these.
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms).unref());
 
 /**
  * The task scheduler of one process-manager instance. It follows task events itself (from the read model's
@@ -32,6 +34,7 @@ export class TaskScheduler implements OnApplicationBootstrap, BeforeApplicationS
   private readonly book = new TaskBook();
   private readonly capacity: Capacity;
   private readonly lease: WorkerLease;
+  private readonly batcher: AppendBatcher;
   private readonly running = new Map<string, { attempt: RunningAttempt; done: Promise<void> }>();
   private readonly claiming = new Set<string>();
   private readonly triggering = new Set<string>();
@@ -59,6 +62,7 @@ export class TaskScheduler implements OnApplicationBootstrap, BeforeApplicationS
       overrides.get(type) ?? registry.get(type)?.definition.concurrency,
     );
     this.lease = new WorkerLease(pool, config.OPSLEDGER_TASKS_LEASE_MS, () => this.onLeaseLost());
+    this.batcher = new AppendBatcher(store, pool);
   }
 
   get workerId(): string {
@@ -166,7 +170,7 @@ export class TaskScheduler implements OnApplicationBootstrap, BeforeApplicationS
 
   private async claim(entry: BookEntry, priority: Priority, handler: TaskHandler<unknown>): Promise<void> {
     const { operationId: id, taskType: type } = entry.state;
-    const writer = new TaskStreamWriter(this.store, id, entry.state, entry.revision, entry.correlationId, this.workerId);
+    const writer = new TaskStreamWriter(this.store, this.batcher, id, entry.state, entry.revision, entry.correlationId, this.workerId);
     try {
       await writer.execute({ type: 'StartAttempt', workerId: this.workerId, leaseMs: this.config.OPSLEDGER_TASKS_LEASE_MS, now: new Date() });
     } catch (error) {
@@ -184,12 +188,19 @@ export class TaskScheduler implements OnApplicationBootstrap, BeforeApplicationS
     }
     this.claiming.delete(id);
     const attempt = new RunningAttempt(writer, handler, this.publisher, this.logger);
+    // The slot frees when the handler is done, so the next claims share a batch with this outcome.
+    let released = false;
+    const free = () => {
+      if (released) return;
+      released = true;
+      this.release(priority, type);
+    };
     const done = attempt
-      .run()
+      .run(free)
       .catch((error) => this.logger.error({ msg: 'attempt failed unexpectedly', operationId: id, err: error }))
       .finally(() => {
         this.running.delete(id);
-        this.release(priority, type);
+        free();
       });
     this.running.set(id, { attempt, done });
   }
@@ -213,7 +224,7 @@ export class TaskScheduler implements OnApplicationBootstrap, BeforeApplicationS
     const id = entry.state.operationId;
     if (this.triggering.has(id)) return;
     this.triggering.add(id);
-    triggerOccurrence(this.store, entry, this.workerId)
+    triggerOccurrence(this.store, this.batcher, entry, this.workerId)
       .catch((error) => {
         if (!(error instanceof DomainError)) this.logger.warn({ msg: 'recurrence trigger failed; retrying', operationId: id, err: error });
         setTimeout(() => {
@@ -259,7 +270,7 @@ export class TaskScheduler implements OnApplicationBootstrap, BeforeApplicationS
     for (const entry of suspects) {
       const { operationId, workerId, attempt } = entry.state;
       if (!workerId || live.has(workerId)) continue;
-      const writer = new TaskStreamWriter(this.store, operationId, entry.state, entry.revision, entry.correlationId, this.workerId);
+      const writer = new TaskStreamWriter(this.store, this.batcher, operationId, entry.state, entry.revision, entry.correlationId, this.workerId);
       try {
         await writer.execute({ type: 'ExpireLease', attempt, workerId, now: new Date(), random: Math.random() });
         this.logger.warn({ msg: 'lease expired; attempt retried', operationId, attempt, deadWorker: workerId });

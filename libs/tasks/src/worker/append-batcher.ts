@@ -1,0 +1,96 @@
+import type { Pool } from '@app/database';
+import { type AppendResult, type EventStore, IdempotencyConflictError, type NewEvent, WrongExpectedVersionError } from '@app/event-store';
+// The postgres event store wakes its subscribers on this channel after each append; a batch does the same.
+import { EVENTS_CHANNEL } from '../../../event-store/src/postgres/notifier.js';
+
+interface Pending {
+  streamId: string;
+  events: readonly NewEvent[];
+  expected: bigint | 'no_stream';
+  resolve(result: AppendResult): void;
+  reject(error: unknown): void;
+}
+
+const MAX_BATCH = 256;
+const MAX_IN_FLIGHT = 2;
+
+/**
+ * Appends of many task streams, coalesced: whatever is asked while a batch is being written goes into the
+ * next one, so under load one transaction (one commit, one wake-up of every subscriber) carries many
+ * claims and completions, and alone an append still goes out at once. Same answers as appendToStream.
+ * With the postgres event store the batch is one call of es_append per stream in one transaction; with
+ * another store each append goes on its own.
+ */
+export class AppendBatcher {
+  private readonly queue: Pending[] = [];
+  private inFlight = 0;
+  private notifying = false;
+  private notifyAgain = false;
+
+  constructor(private readonly store: EventStore, private readonly pool: Pool) {}
+
+  append(streamId: string, events: readonly NewEvent[], expected: bigint | 'no_stream'): Promise<AppendResult> {
+    if (this.store.kind !== 'postgres') return this.store.appendToStream(streamId, events, { expectedRevision: expected });
+    return new Promise((resolve, reject) => {
+      this.queue.push({ streamId, events, expected, resolve, reject });
+      if (this.queue.length === 1) setImmediate(() => this.flush());
+    });
+  }
+
+  private flush(): void {
+    while (this.queue.length && this.inFlight < MAX_IN_FLIGHT) {
+      const batch = this.queue.splice(0, MAX_BATCH);
+      this.inFlight++;
+      void this.write(batch).finally(() => {
+        this.inFlight--;
+        this.flush();
+      });
+    }
+  }
+
+  private async write(batch: Pending[]): Promise<void> {
+    const payload = batch.map((p) => ({
+      stream: p.streamId,
+      mode: p.expected === 'no_stream' ? 'no_stream' : 'exact',
+      expected: p.expected === 'no_stream' ? null : p.expected.toString(),
+      events: p.events.map((e) => ({ id: e.id, type: e.type, data: e.data ?? null, metadata: e.metadata })),
+    }));
+    let rows: { ord: number; status: string; revision: string; tx: string | null; pos: string | null }[];
+    try {
+      ({ rows } = await this.pool.query({ name: 'tasks-append-many', text: 'SELECT ord, status, revision, tx, pos FROM tasks_append_many($1::jsonb)', values: [JSON.stringify(payload)] }));
+    } catch (error) {
+      for (const p of batch) p.reject(error);
+      return;
+    }
+    let wrote = false;
+    for (const row of rows) {
+      const p = batch[row.ord - 1];
+      if (row.status === 'ok' || row.status === 'duplicate') {
+        wrote ||= row.status === 'ok';
+        p.resolve({ nextExpectedRevision: BigInt(row.revision), position: { commit: BigInt(row.tx!), prepare: BigInt(row.pos!) } });
+      } else if (row.status === 'wrong_expected') {
+        const actual = BigInt(row.revision);
+        p.reject(new WrongExpectedVersionError(p.streamId, p.expected, actual < 0n ? 'no_stream' : actual));
+      } else {
+        p.reject(new IdempotencyConflictError(p.streamId, p.events[0].id));
+      }
+    }
+    if (wrote) this.notify();
+  }
+
+  /** After the commit, never inside it; coalesced like the store's own notifier. */
+  private notify(): void {
+    if (this.notifying) {
+      this.notifyAgain = true;
+      return;
+    }
+    this.notifying = true;
+    void (async () => {
+      do {
+        this.notifyAgain = false;
+        await this.pool.query(`SELECT pg_notify('${EVENTS_CHANNEL}', '')`).catch(() => undefined);
+      } while (this.notifyAgain);
+      this.notifying = false;
+    })();
+  }
+}

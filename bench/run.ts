@@ -19,6 +19,7 @@ import { eventStoreCatchUp } from './event-store-catch-up.bench.js';
 import { keyValueHttp } from './key-value-http.bench.js';
 import { webhooks } from './webhooks.bench.js';
 import { docStore } from './doc-store.bench.js';
+import { tasksBench } from './tasks.bench.js';
 import { type BenchContext, type BenchRow, type BenchSection, formatRows, formatTable, formatTarget, meetsTarget, ratioOf } from './harness.js';
 
 const SECTIONS: BenchSection[] = [
@@ -27,6 +28,7 @@ const SECTIONS: BenchSection[] = [
   keyValueHttp,
   webhooks,
   docStore,
+  tasksBench,
   // key-value HTTP, tasks, webhooks: one line each here.
 ];
 

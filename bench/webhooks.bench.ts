@@ -1,7 +1,8 @@
 // Section "webhooks": delivery by the process manager against a raw undici POST loop to the same receiver.
 // The api and the process manager run as real child processes (as `npm start` runs them) on one database;
-// the receiver (node:http) and the event writer live in this process, so "event → receipt" is read on one
-// clock: the writer stamps sentAt into the event just before appending it, the receiver subtracts it on arrival.
+// the receiver (node:http) runs in a child process of its own (webhooks.receiver.ts) and the event writer in
+// this one; both read the wall clock: the writer stamps sentAt into the event just before appending it, the
+// receiver subtracts it on arrival.
 //   throughput: 10,000 events appended at once (16 writers), each fanned out to 3 endpoints (30,000
 //               deliveries); deliveries/s from the first append to the last receipt.
 //   paced:      events at 500/s for 5 s; event → receipt p50/p99 (target p99 ≤ 100 ms).
@@ -9,10 +10,8 @@
 //               concurrency (3 endpoints × 10), then at the paced rate (3 POSTs per event).
 import { createPool } from '@app/database';
 import { PostgresEventStore } from '@app/event-store';
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { Agent, request } from 'undici';
 import { type BenchContext, type BenchSection, formatNumber, percentile, sleep } from './harness.js';
@@ -27,50 +26,41 @@ const PAD = 'x'.repeat(200);
 const dist = (p: string) => fileURLToPath(new URL(`../apps/${p}`, import.meta.url));
 const now = () => performance.timeOrigin + performance.now();
 
-/** Counts receipts and their event → receipt latency; `until(n)` resolves once n requests arrived. */
+/** The receiver child (webhooks.receiver.ts): event → receipt latencies of the next `n` requests. */
 class Receiver {
   latencies: number[] = [];
-  received = 0;
   lastAt = 0;
-  private waiter: { n: number; resolve(): void } | null = null;
-  private readonly server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const at = now();
-      const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { data: { sentAt: number } };
-      this.latencies.push(at - body.data.sentAt);
-      this.received++;
-      this.lastAt = at;
-      res.writeHead(204).end();
-      if (this.waiter && this.received >= this.waiter.n) {
-        this.waiter.resolve();
-        this.waiter = null;
-      }
+  private readonly child = fork(new URL('./webhooks.receiver.js', import.meta.url), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  private next: ((m: any) => void) | null = null;
+
+  constructor() {
+    this.child.on('message', (m) => this.next?.(m));
+  }
+
+  private ask<T>(message: unknown): Promise<T> {
+    return new Promise((resolve) => {
+      this.next = resolve;
+      if (message) this.child.send(message as object);
     });
-  });
+  }
 
   async listen(): Promise<string> {
-    await new Promise<void>((r) => this.server.listen(0, '127.0.0.1', () => r()));
-    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    return (await this.ask<{ url: string }>(null)).url;
   }
 
-  reset(): void {
-    this.latencies = [];
-    this.received = 0;
+  async reset(): Promise<void> {
+    await this.ask({ type: 'reset' });
   }
 
-  until(n: number, timeoutMs: number): Promise<void> {
-    if (this.received >= n) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`only ${this.received} of ${n} receipts after ${timeoutMs} ms`)), timeoutMs);
-      this.waiter = { n, resolve: () => (clearTimeout(timer), resolve()) };
-    });
+  async until(n: number, timeoutMs: number): Promise<void> {
+    const m = await this.ask<{ type: string; latencies: number[]; lastAt: number; received: number }>({ type: 'until', n, timeoutMs });
+    if (m.type !== 'reached') throw new Error(`only ${m.received} of ${n} receipts after ${timeoutMs} ms`);
+    this.latencies = m.latencies;
+    this.lastAt = m.lastAt;
   }
 
-  close(): Promise<void> {
-    this.server.closeAllConnections();
-    return new Promise((r) => this.server.close(() => r()));
+  async close(): Promise<void> {
+    this.child.disconnect();
   }
 }
 
@@ -155,7 +145,7 @@ async function run(ctx: BenchContext): Promise<void> {
     await receiver.until(300 * ENDPOINTS, 120_000);
 
     ctx.report.log(`throughput: ${EVENTS} events × ${ENDPOINTS} endpoints`);
-    receiver.reset();
+    await receiver.reset();
     const started = now();
     await appendAll(EVENTS, 16);
     const appended = now();
@@ -165,7 +155,7 @@ async function run(ctx: BenchContext): Promise<void> {
     ctx.report.log(`ours: ${formatNumber(oursRate)} deliveries/s (appends took ${formatNumber((appended - started) / 1000)} s), p50 ${formatNumber(oursLoaded.p50)} ms, p99 ${formatNumber(oursLoaded.p99)} ms`);
 
     ctx.report.log(`paced: ${PACED_RATE} events/s for ${PACED_SECONDS} s`);
-    receiver.reset();
+    await receiver.reset();
     const pacedEvents = await paced((n) => append(n));
     await receiver.until(pacedEvents * ENDPOINTS, 120_000);
     const oursPaced = stats(receiver.latencies);
@@ -175,16 +165,18 @@ async function run(ctx: BenchContext): Promise<void> {
     const post = (path: string, n: number) =>
       request(`${receiverUrl}${path}`, { dispatcher: agent, method: 'POST', headers: { 'content-type': 'application/json', 'webhook-id': `msg_${n}` }, body: body(n) }).then((r) => r.body.dump());
     ctx.report.log('raw undici loop');
-    receiver.reset();
+    await receiver.reset();
     const rawStarted = now();
     let rawNext = 0;
     await Promise.all(Array.from({ length: ENDPOINTS * CONCURRENCY }, async (_, w) => {
       const path = `/${(w % ENDPOINTS) + 1}`;
       while (rawNext < EVENTS * ENDPOINTS) await post(path, rawNext++);
     }));
+    await receiver.until(EVENTS * ENDPOINTS, 60_000);
     const rawRate = (EVENTS * ENDPOINTS) / ((receiver.lastAt - rawStarted) / 1000);
-    receiver.reset();
-    await paced((n) => Promise.all(Array.from({ length: ENDPOINTS }, (_, i) => post(`/${i + 1}`, n))));
+    await receiver.reset();
+    const rawEvents = await paced((n) => Promise.all(Array.from({ length: ENDPOINTS }, (_, i) => post(`/${i + 1}`, n))));
+    await receiver.until(rawEvents * ENDPOINTS, 60_000);
     const rawPaced = stats(receiver.latencies);
     ctx.report.log(`raw: ${formatNumber(rawRate)} POSTs/s; paced p50 ${formatNumber(rawPaced.p50)} ms, p99 ${formatNumber(rawPaced.p99)} ms`);
 

@@ -1,5 +1,6 @@
 import { type CommandContext, ConflictError, metadataOf, ValidationError } from '@app/core';
 import { EVENT_STORE, type EventStore, type JsonValue, WrongExpectedVersionError } from '@app/event-store';
+import type { Principal } from '@app/http';
 import { APP_CONFIG, type EnvConfig } from '@app/config';
 import { ProjectionPositions, ProjectionRunner } from '@app/projections';
 import { Inject } from '@nestjs/common';
@@ -16,7 +17,7 @@ const DEFAULT_TIMEOUT_MS = 10 * 60_000;
 const MAX_DATA_BYTES = 256 * 1024;
 
 export class SubmitTaskCommand extends Command<{ operationId: string; replayed: boolean }> {
-  constructor(readonly input: SubmitTaskDto, readonly ctx: CommandContext) {
+  constructor(readonly input: SubmitTaskDto, readonly principal: Principal, readonly ctx: CommandContext) {
     super();
   }
 }
@@ -45,12 +46,13 @@ export class SubmitTaskHandler implements ICommandHandler<SubmitTaskCommand> {
     @Inject(APP_CONFIG) private readonly config: EnvConfig,
   ) {}
 
-  async execute({ input, ctx }: SubmitTaskCommand) {
+  async execute({ input, principal, ctx }: SubmitTaskCommand) {
     const size = Buffer.byteLength(JSON.stringify(input.data ?? null));
     if (size > MAX_DATA_BYTES) throw new ValidationError(`data is ${size} bytes of JSON; the limit is ${MAX_DATA_BYTES}`, { field: 'data' }, 'DATA_TOO_LARGE');
     // Without data, a type with a schema gets an empty object (its fields may all be optional).
     const data = (input.data === undefined ? (this.registry.get(input.type)?.definition.schema ? {} : null) : input.data) as JsonValue;
     const definition = await this.registry.check(input.type, data);
+    const stored = definition.authorize ? definition.authorize(data, principal) : data;
     const retry: RetryPolicy = {
       ...DEFAULT_RETRY,
       ...definition.retry,
@@ -62,7 +64,7 @@ export class SubmitTaskHandler implements ICommandHandler<SubmitTaskCommand> {
       type: 'SubmitTask',
       operationId,
       taskType: input.type,
-      data,
+      data: stored,
       priority: input.priority ?? definition.priority ?? ('normal' satisfies Priority),
       notBefore: input.scheduledFor ? new Date(input.scheduledFor) : ctx.now,
       timeoutMs: input.timeoutMs ?? definition.timeoutMs ?? DEFAULT_TIMEOUT_MS,

@@ -44,7 +44,7 @@ export class TasksController {
   @ApiAcceptedResponse({ description: '{operationId, type, status}; with ?wait=N and the task finished in time: 200 with the final status and result' })
   async submit(@Body() body: SubmitTaskDto, @Query() query: SubmitQuery, @CurrentPrincipal() principal: Principal, @Ctx() ctx: CommandContext, @Res({ passthrough: true }) reply: FastifyReply) {
     assertCan(principal, 'tasks:write', body.type);
-    const { operationId, replayed } = await this.commands.execute(new SubmitTaskCommand(body, ctx));
+    const { operationId, replayed } = await this.commands.execute(new SubmitTaskCommand(body, principal, ctx));
     void reply.status(202);
     if (!replayed && !query.wait) return { operationId, type: body.type, status: 'pending' };
     if (replayed) void reply.header('idempotent-replayed', 'true');

@@ -1,4 +1,5 @@
 import { ValidationError } from '@app/core';
+import type { JsonValue } from '@app/event-store';
 import { Injectable, type OnModuleInit } from '@nestjs/common';
 import { DiscoveryService } from '@nestjs/core';
 import { plainToInstance } from 'class-transformer';
@@ -68,6 +69,7 @@ export class TaskTypeRegistry implements OnModuleInit {
         throw new ValidationError(`invalid data for ${type}: ${list.join('; ')}`, { field: 'data', errors: list }, 'INVALID_TASK_DATA');
       }
     }
+    registered.definition.check?.(data as JsonValue);
     return registered.definition;
   }
 }

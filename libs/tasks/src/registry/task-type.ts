@@ -1,4 +1,5 @@
 import type { JsonValue } from '@app/event-store';
+import type { Principal } from '@app/http';
 import { applyDecorators, Injectable, SetMetadata, type Type } from '@nestjs/common';
 import type { Priority, RetryPolicy } from '../domain/task.events.js';
 
@@ -45,6 +46,13 @@ export interface TaskTypeDefinition {
   retry?: Partial<RetryPolicy>;
   /** Most attempts of this type one process-manager instance runs at the same time. */
   concurrency?: number;
+  /** Checks beyond the schema, at submit (throw a ValidationError for a 400). */
+  check?(data: JsonValue): void;
+  /**
+   * At submit, with the submitter: throw a ForbiddenError if the task would reach what the token may not,
+   * and return the data to store (e.g. with the submitter's path scopes, which the handler then applies).
+   */
+  authorize?(data: JsonValue, principal: Principal): JsonValue;
 }
 
 export const TASK_TYPE_METADATA = 'opsledger:task-type';

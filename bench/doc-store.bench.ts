@@ -78,6 +78,8 @@ async function explain(db: pg.Pool, sql: { text: string; values: unknown[] }): P
 interface Latencies {
   ours: number[];
   sql: number[];
+  /** GET /api/health/live on the same connection: the fixed cost of a request to this api. */
+  bare: number[];
 }
 
 async function measureQueries(base: string, db: pg.Pool, queries: TypicalQuery[], ctx: BenchContext): Promise<Map<string, Latencies>> {
@@ -93,6 +95,10 @@ async function measureQueries(base: string, db: pg.Pool, queries: TypicalQuery[]
     if (res.statusCode !== 200) throw new Error(`query answered ${res.statusCode}: ${JSON.stringify(json)}`);
     return json;
   };
+  const bare = async () => {
+    const res = await request(`${base}/api/health/live`, { method: 'GET', dispatcher });
+    await res.body.text();
+  };
   const sql = async (q: TypicalQuery) => {
     const results = await Promise.all(q.sql.map((s) => db.query(s)));
     return results[0].rows as Array<{ path: string }>;
@@ -107,20 +113,23 @@ async function measureQueries(base: string, db: pg.Pool, queries: TypicalQuery[]
       await http(q.body);
       await sql(q);
     }
-    const t: Latencies = { ours: [], sql: [] };
+    const t: Latencies = { ours: [], sql: [], bare: [] };
     for (let i = 0; i < REQUESTS; i++) {
-      // Alternate which goes first, so neither always runs right after the other's work.
-      const order = i % 2 === 0 ? (['ours', 'sql'] as const) : (['sql', 'ours'] as const);
+      // Rotate which goes first, so none always runs right after another's work.
+      const order = (['ours', 'sql', 'bare'] as const).map((_, k, all) => all[(i + k) % all.length]);
       for (const who of order) {
         const started = performance.now();
         if (who === 'ours') await http(q.body);
-        else await sql(q);
+        else if (who === 'sql') await sql(q);
+        else await bare();
         t[who].push(performance.now() - started);
       }
     }
-    t.ours.sort((a, b) => a - b);
-    t.sql.sort((a, b) => a - b);
-    ctx.report.log(`${q.name}: ${ours.length} docs; ours p50 ${percentile(t.ours, 50).toFixed(2)} p99 ${percentile(t.ours, 99).toFixed(2)} ms; SQL p50 ${percentile(t.sql, 50).toFixed(2)} p99 ${percentile(t.sql, 99).toFixed(2)} ms`);
+    for (const list of [t.ours, t.sql, t.bare]) list.sort((a, b) => a - b);
+    ctx.report.log(
+      `${q.name}: ${ours.length} docs; ours p50 ${percentile(t.ours, 50).toFixed(2)} p99 ${percentile(t.ours, 99).toFixed(2)} ms; SQL p50 ${percentile(t.sql, 50).toFixed(2)} p99 ${percentile(t.sql, 99).toFixed(2)} ms; ` +
+        `bare endpoint p50 ${percentile(t.bare, 50).toFixed(2)} p99 ${percentile(t.bare, 99).toFixed(2)} ms`,
+    );
     timings.set(q.name, t);
   }
   await dispatcher.close();
@@ -171,6 +180,11 @@ async function run(ctx: BenchContext): Promise<void> {
       ctx.report.row({ metric: `${q.name}: p50`, ours: percentile(t.ours, 50), peer: 'hand-written SQL', peerValue: percentile(t.sql, 50), unit: 'ms' });
       ctx.report.row({ metric: `${q.name}: p99`, ours: percentile(t.ours, 99), peer: 'hand-written SQL', peerValue: percentile(t.sql, 99), target: { max: P99_TARGET }, unit: 'ms' });
     }
+    const bareAll = queries.flatMap((q) => timings.get(q.name)!.bare).sort((a, b) => a - b);
+    ctx.report.note(
+      `a request to the bare endpoint on the same connection, interleaved with the queries (the fixed cost of HTTP + the framework, which the SQL twins do not pay): ` +
+        `p50 ${percentile(bareAll, 50).toFixed(2)} ms, p99 ${percentile(bareAll, 99).toFixed(2)} ms`,
+    );
     for (const q of queries) {
       const compiled = compileQuery(parseDocumentQuery(q.body), null, q.name.startsWith('Q5') ? q5[0].key : null);
       ctx.report.note(`${q.name.slice(0, 2)} plan, ours: ${await explain(db, compiled.page)}${compiled.count ? `; count: ${await explain(db, compiled.count)}` : ''}`);

@@ -59,7 +59,10 @@ function patternsSql(globs: readonly Glob[], params: SqlParams): string {
       continue;
     }
     if (tail === '**' && head.endsWith('/')) {
-      parts.push(`(path = ${params.add(head.slice(0, -1))} OR path LIKE ${params.add(escapeLike(head) + '%')})`);
+      // `a/b/**` also matches the document `a/b` itself; a one-segment base cannot be a document.
+      const base = head.slice(0, -1);
+      const subtree = `path LIKE ${params.add(escapeLike(head) + '%')}`;
+      parts.push(base.includes('/') ? `(path = ${params.add(base)} OR ${subtree})` : subtree);
       continue;
     }
     const cut = pattern.lastIndexOf('/');

@@ -167,10 +167,14 @@ export function compileQuery(query: DocumentQuery, allowed: readonly string[] | 
 
   const keys = sortExpressions(query.sort, params);
   if (cursorKey !== null) conditions.push(afterCursor(keys, params.add(cursorKey)));
-  const text =
-    `SELECT ${COLUMNS}, jsonb_build_array(${keys.map((k) => k.sql).join(', ')})::text AS sort_key FROM doc_documents` +
+  // The cursor key is built outside the sorted page, so only for the rows returned, not for every row sorted.
+  const page =
+    `SELECT ${COLUMNS}, ${keys.map((k, i) => `${k.sql} AS k${i}`).join(', ')} FROM doc_documents` +
     (conditions.length ? ` WHERE ${conditions.join(' AND ')}` : '') +
     ` ORDER BY ${keys.map((k) => `${k.sql} ${k.direction}`).join(', ')} LIMIT ${params.add(query.limit + 1)}`;
+  const text =
+    `SELECT ${COLUMNS}, jsonb_build_array(${keys.map((_, i) => `k${i}`).join(', ')})::text AS sort_key FROM (${page}) page` +
+    ` ORDER BY ${keys.map((k, i) => `k${i} ${k.direction}`).join(', ')}`;
   return {
     page: { text, values: params.values },
     count: query.count ? { text: `SELECT count(*)::bigint AS n FROM doc_documents WHERE ${countWhere}`, values: countValues } : null,

@@ -40,6 +40,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export class RunningAttempt {
   private readonly controller = new AbortController();
   private finishing = false;
+  private closed = false;
   private lastProgressAt = 0;
   private pendingProgress: { percent: number; message: string | null } | null = null;
   private progressTimer: NodeJS.Timeout | null = null;
@@ -58,6 +59,11 @@ export class RunningAttempt {
 
   get operationId(): string {
     return this.writer.operationId;
+  }
+
+  /** Stops retrying to record the outcome (the process is going away; another instance will retry the attempt). */
+  close(): void {
+    this.closed = true;
   }
 
   abort(reason: AttemptAbort): void {
@@ -120,7 +126,7 @@ export class RunningAttempt {
   private async record(outcome: Outcome): Promise<void> {
     if (outcome.kind === 'abandon') return;
     const now = () => new Date();
-    for (let failures = 0; ; failures++) {
+    for (let failures = 0; !this.closed; failures++) {
       const command: TaskCommand =
         outcome.kind === 'complete'
           ? { type: 'CompleteAttempt', attempt: this.attempt, result: outcome.result, now: now() }

@@ -289,6 +289,8 @@ export class TaskScheduler implements OnApplicationBootstrap, BeforeApplicationS
       await Promise.race([Promise.all(running()), sleep(this.config.OPSLEDGER_TASKS_SHUTDOWN_GRACE_MS)]);
       for (const { attempt } of this.running.values()) attempt.abort(shutdownAbort());
       await Promise.race([Promise.all(running()), sleep(5000)]);
+      // Outcomes that still could not be recorded: the lease (deleted below) lets another instance retry them.
+      for (const { attempt } of this.running.values()) attempt.close();
     }
     await this.reaping?.catch(() => undefined);
     await this.subscription?.close();

@@ -86,12 +86,12 @@ test('1,000 tasks, two process managers, one killed with SIGKILL mid-way and res
 
   const a = startProcessManager();
   const b = startProcessManager();
-  await Promise.all([a, b].map((pm) => pm.waitForLine((l) => l.includes('process manager running'), 30_000)));
+  await Promise.all([a, b].map((pm) => pm.waitForLine((l) => l.includes('process manager running'), 120_000)));
   // Mid-way: b is killed while it runs attempts, then started again.
   await eventually(async () => (await count(`SELECT count(*)::int AS n FROM es_events WHERE type = 'TaskCompleted'`)) >= TASKS * 0.3, 60_000, '30% completed');
   expect((await b.stop('SIGKILL')).signal).toBe('SIGKILL');
   const restarted = startProcessManager();
-  await restarted.waitForLine((l) => l.includes('process manager running'), 30_000);
+  await restarted.waitForLine((l) => l.includes('process manager running'), 120_000);
 
   await eventually(async () => (await count(`SELECT count(*)::int AS n FROM tasks WHERE status IN ('completed', 'failed', 'cancelled')`)) === TASKS, 90_000, 'every task to finish');
 
@@ -139,4 +139,4 @@ test('1,000 tasks, two process managers, one killed with SIGKILL mid-way and res
   expect(progress.length).toBeGreaterThan(TASKS);
   const strays = progress.filter((e) => workerOf.get(`${e.data.operationId}#${e.data.attempt}`) !== e.data.workerId);
   expect(strays).toEqual([]);
-}, 180_000);
+}, 400_000);

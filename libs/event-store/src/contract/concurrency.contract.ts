@@ -81,6 +81,6 @@ export function describeConcurrency(ctx: ContractContext): void {
         expect({ streamId, revisions }).toEqual({ streamId, revisions: revisions.map((_, i) => BigInt(i)) });
         expect(ids(await ctx.store.readStream(streamId))).toEqual(ids(seen.filter((e) => e.streamId === streamId)));
       }
-    });
+    }, 240_000);
   });
 }

@@ -6,7 +6,8 @@
 //            requests each, the two interleaved so that load on the machine hits both alike; p50 and p99.
 //            The answers are checked to be the same documents. EXPLAIN of both shows the indexes used.
 //   writes   document creates/s over HTTP with read-your-writes (each returns once the projection applied
-//            it) beside the bare endpoint GET /api/health/live of the same server (autocannon).
+//            it) beside the bare endpoint GET /api/health/live of the same server (autocannon), and beside
+//            key-value PUTs, which take the same platform path (append, wait for the projection, read back).
 import { runMigrations } from '@app/database';
 import { compileQuery, parseDocumentQuery } from '@app/doc-store';
 import { eventStoreMigrations } from '@app/event-store';
@@ -148,6 +149,7 @@ async function run(ctx: BenchContext): Promise<void> {
   const databaseUrl = await ctx.createDatabase('doc_store');
   const db = new pg.Pool({ connectionString: databaseUrl, max: 2 });
   let api: ReturnType<typeof startApi> | null = null;
+  let stopping = false;
   try {
     await runMigrations(db, [...eventStoreMigrations, ...projectionMigrations, ...ALL_PROJECTIONS.flatMap((p) => p.migrations)]);
     let started = Date.now();
@@ -158,6 +160,10 @@ async function run(ctx: BenchContext): Promise<void> {
     started = Date.now();
     api = startApi({ DATABASE_URL: databaseUrl, PORT: '0', HOST: '127.0.0.1', OPSLEDGER_OWNER_TOKEN: TOKEN, LOG_LEVEL: 'warn', OPSLEDGER_DATA_DIR: `/tmp/opsledger-bench-${process.pid}` });
     const port = await api.ready;
+    const child = api.child;
+    child.once('exit', (code, signal) => {
+      if (!stopping) ctx.report.log(`the api exited unexpectedly (code ${code}, signal ${signal})`);
+    });
     await waitForProjection(db, DOCUMENTS, 600_000);
     const projectS = (Date.now() - started) / 1000;
     const { rows: counted } = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM doc_documents');
@@ -202,7 +208,15 @@ async function run(ctx: BenchContext): Promise<void> {
       'document creates',
       ctx,
     );
+    let k = 0;
+    const kv = await load(
+      base,
+      { method: 'PUT', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, setupRequest: (req) => ({ ...req, path: `/api/key-value/bench%2Fw${k}`, body: value(k++) }) },
+      'key-value PUTs',
+      ctx,
+    );
     ctx.report.row({ metric: 'document creates/s (read-your-writes)', ours: writes.requests.average, peer: 'bare endpoint', peerValue: bare.requests.average, unit: 'req/s' });
+    ctx.report.row({ metric: 'document creates/s (read-your-writes)', ours: writes.requests.average, peer: 'key-value PUT (read-your-writes)', peerValue: kv.requests.average, unit: 'req/s' });
     ctx.report.row({ metric: 'document create p99', ours: writes.latency.p99, peer: 'bare endpoint', peerValue: bare.latency.p99, unit: 'ms' });
 
     ctx.report.note(
@@ -211,6 +225,7 @@ async function run(ctx: BenchContext): Promise<void> {
         `interleaved with the hand-written SQL through pg (same process, same tables); writes: autocannon, ${CONNECTIONS} connections, ${DURATION_S} s`,
     );
   } finally {
+    stopping = true;
     if (api) {
       api.child.kill('SIGTERM');
       await sleep(500);

@@ -6,7 +6,7 @@ import PgBoss from 'pg-boss';
 import { childMain, sleep } from './harness.js';
 
 export interface PeerInput {
-  peer: 'graphile-worker' | 'pg-boss';
+  peer: 'graphile-worker' | 'graphile-worker-batched' | 'pg-boss' | 'pg-boss-batched';
   databaseUrl: string;
   mode: 'drain' | 'latency';
   /** drain: jobs queued before the workers start. */
@@ -33,7 +33,8 @@ interface Contender {
   stop(): Promise<void>;
 }
 
-async function graphile(databaseUrl: string, concurrency: number): Promise<Contender> {
+/** batched: graphile's own batching (a local queue of locked jobs, completions batched) — its fastest mode. */
+async function graphile(databaseUrl: string, concurrency: number, batched: boolean): Promise<Contender> {
   const utils = await makeWorkerUtils({ connectionString: databaseUrl });
   await utils.migrate();
   const pool = new pg.Pool({ connectionString: databaseUrl, max: 2 });
@@ -52,6 +53,7 @@ async function graphile(databaseUrl: string, concurrency: number): Promise<Conte
         noHandleSignals: true,
         pollInterval: 1000,
         logger: new (await import('graphile-worker')).Logger(() => () => undefined),
+        ...(batched ? { preset: { worker: { localQueue: { size: 500 }, completeJobBatchDelay: 0 } } } : {}),
         taskList: { noop: async (payload) => handler((payload as { submittedAt?: number }).submittedAt ?? null) },
       });
     },
@@ -66,8 +68,9 @@ async function graphile(databaseUrl: string, concurrency: number): Promise<Conte
   };
 }
 
-async function pgBoss(databaseUrl: string, concurrency: number): Promise<Contender> {
-  const boss = new PgBoss({ connectionString: databaseUrl, max: concurrency + 2 });
+/** 4 polling workers × batchSize jobs: 4 × 4 keeps 16 jobs in flight like the others; 4 × 100 is its throughput mode. */
+async function pgBoss(databaseUrl: string, batchSize: number): Promise<Contender> {
+  const boss = new PgBoss({ connectionString: databaseUrl, max: 10 });
   boss.on('error', () => undefined);
   await boss.start();
   await boss.createQueue('noop');
@@ -79,9 +82,10 @@ async function pgBoss(databaseUrl: string, concurrency: number): Promise<Contend
       await boss.send('noop', { submittedAt });
     },
     async start(handler) {
-      // pg-boss 10 has no team size: one polling worker per work() call, each fetching a batch.
+      // pg-boss 10 has no team size: one polling worker per work() call, each fetching a batch and waiting
+      // the polling interval (0.5 s at least) between fetches, so its throughput comes from large batches.
       for (let w = 0; w < 4; w++) {
-        await boss.work<{ submittedAt?: number }>('noop', { batchSize: Math.max(1, Math.ceil(concurrency / 4)), pollingIntervalSeconds: 0.5 }, async (jobs) => {
+        await boss.work<{ submittedAt?: number }>('noop', { batchSize, pollingIntervalSeconds: 0.5 }, async (jobs) => {
           for (const job of jobs) handler(job.data.submittedAt ?? null);
         });
       }
@@ -96,7 +100,9 @@ async function pgBoss(databaseUrl: string, concurrency: number): Promise<Contend
 }
 
 async function main(input: PeerInput): Promise<PeerResult> {
-  const contender = input.peer === 'graphile-worker' ? await graphile(input.databaseUrl, input.concurrency) : await pgBoss(input.databaseUrl, input.concurrency);
+  const contender = input.peer.startsWith('pg-boss')
+    ? await pgBoss(input.databaseUrl, input.peer === 'pg-boss-batched' ? 100 : Math.ceil(input.concurrency / 4))
+    : await graphile(input.databaseUrl, input.concurrency, input.peer === 'graphile-worker-batched');
   try {
     if (input.mode === 'drain') {
       await contender.add(input.jobs);

@@ -1,3 +1,4 @@
+import { DocumentQueryService, parseDocumentQuery } from '@app/doc-store';
 import type pg from 'pg';
 import { startTestApi, type TestApi } from '../support/api.js';
 import { createCollection, createDocument, docUrl, MERGE_PATCH, snapshot } from '../support/doc-store.js';
@@ -204,6 +205,19 @@ describe('cursor pagination under concurrent inserts', () => {
     const keys = seen.map((d) => d.value.rank);
     if (label === 'a value field ascending') expect(keys).toEqual([...keys].sort((a, b) => a - b));
     if (label === 'mixed directions') expect(keys).toEqual([...keys].sort((a, b) => b - a));
+  });
+});
+
+describe('the query service other features use (e.g. an export task)', () => {
+  test('pages() walks every matching document once, within the caller\'s patterns', async () => {
+    const service = api.app.get(DocumentQueryService);
+    const query = parseDocumentQuery({ paths: ['q/**', 'other/*'], filter: { status: 'done' }, sort: [{ field: 'build.number', direction: 'desc' }], limit: 2 });
+    const seen: string[] = [];
+    for await (const page of service.pages(query, null)) seen.push(...page.map((d) => d.path));
+    expect(seen).toEqual(['other/1', 'q/b/sub/1', 'q/a/3', 'q/a/1', 'q/b/2']);
+    const scoped: string[] = [];
+    for await (const page of service.pages(query, ['q/a/*'])) scoped.push(...page.map((d) => d.path));
+    expect(scoped).toEqual(['q/a/3', 'q/a/1']);
   });
 });
 

@@ -1,6 +1,7 @@
 import { type ExternalEvent } from '@app/core';
 import type { ScheduledData } from '../deliveries/delivery.decider.js';
-import { deliveryIdFor, messageIdFor } from '../deliveries/delivery-ids.js';
+import { deliveryIdFor, derivedUuid, messageIdFor, testDeliveryIdFor } from '../deliveries/delivery-ids.js';
+import type { JsonValue } from '@app/event-store';
 import { matchesDataFilter } from '../matching/data-filter.js';
 import { redact } from '../matching/redact.js';
 import type { RegisteredEndpoint } from './endpoint-registry.js';
@@ -22,6 +23,21 @@ export function planDelivery(
     replayId,
     test: false,
     payload: { ...event, data: redact(event.data, endpoint.definition.redact) },
+    scheduledAt: now.toISOString(),
+  };
+}
+
+/** POST /api/webhooks/:id/test: a webhook.test event for that endpoint only (its filters do not apply, its redaction does). */
+export function planTestDelivery(testId: string, data: JsonValue, requestedAt: Date, endpoint: RegisteredEndpoint, now: Date): ScheduledData {
+  const deliveryId = testDeliveryIdFor(testId, endpoint.id);
+  return {
+    deliveryId,
+    endpointId: endpoint.id,
+    messageId: `msg_${derivedUuid('webhook-test-message', deliveryId).replace(/-/g, '')}`,
+    sourceEventId: null,
+    replayId: null,
+    test: true,
+    payload: { type: 'webhook.test', timestamp: requestedAt.toISOString(), data: redact(data, endpoint.definition.redact) },
     scheduledAt: now.toISOString(),
   };
 }

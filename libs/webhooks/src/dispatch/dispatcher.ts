@@ -1,4 +1,4 @@
-import { type ExternalEvent, fold, handleCommand, NotFoundError, systemContext, toDomainEvent } from '@app/core';
+import { type ExternalEvent, fold, toDomainEvent } from '@app/core';
 import type { Pool } from '@app/database';
 import { type EventStore, WrongExpectedVersionError } from '@app/event-store';
 import type { Logger } from '@nestjs/common';
@@ -7,11 +7,11 @@ import os from 'node:os';
 import pg from 'pg';
 import { type DeliveryCommand, deliveryDecider, type DeliveryEvent, type DeliveryState, deliveryStreamId } from '../deliveries/delivery.decider.js';
 import { WEBHOOK_PROVIDERS } from '../deliveries/providers.js';
-import { type DisableReason, endpointDecider, endpointStreamId } from '../endpoints/endpoint.decider.js';
 import type { SecretBox } from '../security/secret-box.js';
 import { signatureHeader } from '../security/signing.js';
 import { WEBHOOKS_CHANNEL } from './delivery-queue.js';
 import type { RegisteredEndpoint } from './endpoint-registry.js';
+import { EndpointHealth } from './endpoint-health.js';
 import { LiveEndpointRegistry } from './live-registry.js';
 import type { WebhookHttpClient } from './webhook-client.js';
 
@@ -60,9 +60,9 @@ export interface DispatcherOptions {
 export class WebhookDispatcher {
   private readonly owner = `${os.hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
   private readonly registry: LiveEndpointRegistry;
+  private readonly health: EndpointHealth;
   private readonly inFlight = new Set<Promise<void>>();
   private readonly secrets = new Map<string, string>();
-  private readonly failing = new Map<string, boolean>();
   /** Disabled or deleted endpoints whose pending deliveries must be cancelled. */
   private readonly sweep = new Set<string>();
   private completions: Completion[] = [];
@@ -87,6 +87,7 @@ export class WebhookDispatcher {
     private readonly logger: Logger,
     private readonly options: DispatcherOptions,
   ) {
+    this.health = new EndpointHealth(pool, store, logger, options.autoDisableAfterMs);
     this.registry = new LiveEndpointRegistry(store, logger, (endpoint) => {
       if (endpoint.status !== 'enabled') this.sweep.add(endpoint.id);
       this.wake();
@@ -285,8 +286,8 @@ export class WebhookDispatcher {
     const events = await this.record(row, state, revision, { type: 'RecordAttempt', result, policy: definition.retry, random: Math.random(), now: new Date() });
     const attempted = events.find((e) => e.type === 'WebhookDeliveryAttempted');
     if (attempted?.type !== 'WebhookDeliveryAttempted') return;
-    if (attempted.data.outcome === 'gone') await this.disable(endpoint.id, 'gone', `${definition.url} answered 410 Gone`);
-    await this.noteOutcome(endpoint, attempted.data.outcome === 'succeeded', result.startedAt);
+    if (attempted.data.outcome === 'gone') await this.health.disable(endpoint.id, 'gone', `${definition.url} answered 410 Gone`);
+    await this.health.noteOutcome(endpoint, attempted.data.outcome === 'succeeded', result.startedAt);
   }
 
   /** Appends what the decider makes of the command at the claimed revision; on a concurrent change, folds the stream and decides again. */
@@ -332,43 +333,6 @@ export class WebhookDispatcher {
     const secrets = [open(endpoint.secret)];
     if (endpoint.previousSecret && endpoint.previousSecret.expiresAt > now) secrets.push(open(endpoint.previousSecret.sealed));
     return secrets;
-  }
-
-  /**
-   * Failure tracking for auto-disable: failing_since is the first failure after the last success, kept in
-   * PostgreSQL so a restart or another process manager continues the count. Successes write only on a change.
-   */
-  private async noteOutcome(endpoint: RegisteredEndpoint, success: boolean, at: Date): Promise<void> {
-    if (success) {
-      if (this.failing.get(endpoint.id) === false) return;
-      await this.pool.query('UPDATE webhook_endpoint_failures SET failing_since = NULL WHERE endpoint_id = $1', [endpoint.id]);
-      this.failing.set(endpoint.id, false);
-      return;
-    }
-    const { rows } = await this.pool.query<{ failing_since: Date }>(
-      `INSERT INTO webhook_endpoint_failures (endpoint_id, failing_since) VALUES ($1, $2)
-       ON CONFLICT (endpoint_id) DO UPDATE SET failing_since = coalesce(webhook_endpoint_failures.failing_since, excluded.failing_since)
-       RETURNING failing_since`,
-      [endpoint.id, at],
-    );
-    this.failing.set(endpoint.id, true);
-    const since = Math.max(rows[0].failing_since.getTime(), endpoint.enabledAt);
-    if (at.getTime() - since >= this.options.autoDisableAfterMs) {
-      await this.disable(endpoint.id, 'failing', `every attempt failed since ${new Date(since).toISOString()}`);
-    }
-  }
-
-  private async disable(endpointId: string, reason: DisableReason, detail: string): Promise<void> {
-    try {
-      const result = await handleCommand(this.store, endpointDecider, endpointStreamId(endpointId), { type: 'DisableEndpoint', reason, detail, now: new Date() }, systemContext('webhook-dispatcher'));
-      if (result.events.length) {
-        this.logger.warn({ endpointId, reason, detail, msg: 'webhook endpoint disabled' });
-        await this.pool.query('UPDATE webhook_endpoint_failures SET failing_since = NULL WHERE endpoint_id = $1', [endpointId]);
-        this.failing.delete(endpointId);
-      }
-    } catch (error) {
-      if (!(error instanceof NotFoundError)) throw error;
-    }
   }
 
   async stop(): Promise<void> {

@@ -2,12 +2,10 @@ import { type ExternalEventCatalog, toExternalEvent } from '@app/core';
 import { type Pool, type PoolClient, withTransaction } from '@app/database';
 import { type AllSubscription, comparePositions, type EventMetadata, type EventStore, type Position, type RecordedEvent, START, type SubscriptionBatch } from '@app/event-store';
 import type { Logger } from '@nestjs/common';
-import { deliveryStreamId, type ScheduledData } from '../deliveries/delivery.decider.js';
-import { derivedUuid, testDeliveryIdFor } from '../deliveries/delivery-ids.js';
+import { type DeliveryEvent, deliveryStreamId, type ScheduledData } from '../deliveries/delivery.decider.js';
 import { ENDPOINT_STATE_EVENT_TYPES, type EndpointEvent } from '../endpoints/endpoint.decider.js';
-import { redact } from '../matching/redact.js';
 import { appendScheduled, enqueue, WEBHOOKS_CHANNEL } from './delivery-queue.js';
-import { planDelivery } from './delivery-planner.js';
+import { planDelivery, planTestDelivery } from './delivery-planner.js';
 import { EndpointRegistry } from './endpoint-registry.js';
 import { LeaderLock } from './leader-lock.js';
 
@@ -16,6 +14,13 @@ const IDLE_PERSIST_MS = 1000;
 const CONTROL_TYPES = ['WebhookTestRequested', 'WebhookReplayRequested', 'WebhookDeliveryRedeliveryRequested'];
 
 class CheckpointMovedError extends Error {}
+
+interface BatchPlan {
+  deliveries: ScheduledData[];
+  metadata: Map<string, EventMetadata>;
+  redeliveries: { delivery_id: string; revision: string; attempts: number; correlation: string }[];
+  replays: { replay_id: string; endpoint_id: string; since: string; until: string }[];
+}
 
 /** Metadata of what the process manager records for an event: the same correlation, caused by it. */
 export function causedBy(event: RecordedEvent, id: string): EventMetadata {
@@ -122,36 +127,30 @@ export class WebhookRouter {
     }
   }
 
-  private async handle(batch: SubscriptionBatch): Promise<void> {
+  /** What a batch asks for: deliveries to schedule, redeliveries to queue again, replays to start. */
+  private plan(batch: SubscriptionBatch): BatchPlan {
     const now = new Date();
-    const deliveries: ScheduledData[] = [];
-    const metadata = new Map<string, EventMetadata>();
-    const redeliveries: { delivery_id: string; revision: string; attempts: number; correlation: string }[] = [];
-    const replays: { replay_id: string; endpoint_id: string; since: string; until: string }[] = [];
+    const plan: BatchPlan = { deliveries: [], metadata: new Map(), redeliveries: [], replays: [] };
     const add = (d: ScheduledData, source: RecordedEvent) => {
-      deliveries.push(d);
-      metadata.set(d.deliveryId, causedBy(source, 'webhook-router'));
+      plan.deliveries.push(d);
+      plan.metadata.set(d.deliveryId, causedBy(source, 'webhook-router'));
     };
     for (const event of batch.events) {
       this.registry.apply(event);
-      const control = { type: event.type, data: event.data } as EndpointEvent;
+      const control = { type: event.type, data: event.data } as EndpointEvent | DeliveryEvent;
       if (control.type === 'WebhookTestRequested') {
         const endpoint = this.registry.get(control.data.endpointId);
-        if (endpoint?.status === 'enabled') {
-          const deliveryId = testDeliveryIdFor(control.data.testId, endpoint.id);
-          const payload = { type: 'webhook.test', timestamp: event.createdAt.toISOString(), data: redact(control.data.data, endpoint.definition.redact) };
-          add({ deliveryId, endpointId: endpoint.id, messageId: `msg_${derivedUuid('webhook-test-message', deliveryId).replace(/-/g, '')}`, sourceEventId: null, replayId: null, test: true, payload, scheduledAt: now.toISOString() }, event);
-        }
+        if (endpoint?.status === 'enabled') add(planTestDelivery(control.data.testId, control.data.data, event.createdAt, endpoint, now), event);
         continue;
       }
       if (control.type === 'WebhookReplayRequested') {
         const d = control.data;
-        replays.push({ replay_id: d.replayId, endpoint_id: d.endpointId, since: d.since, until: d.until });
+        plan.replays.push({ replay_id: d.replayId, endpoint_id: d.endpointId, since: d.since, until: d.until });
         continue;
       }
-      if (event.type === 'WebhookDeliveryRedeliveryRequested') {
-        const d = event.data as { deliveryId: string; attemptsSoFar: number };
-        redeliveries.push({ delivery_id: d.deliveryId, revision: event.revision.toString(), attempts: d.attemptsSoFar, correlation: event.metadata.correlationId });
+      if (control.type === 'WebhookDeliveryRedeliveryRequested') {
+        const d = control.data;
+        plan.redeliveries.push({ delivery_id: d.deliveryId, revision: event.revision.toString(), attempts: d.attemptsSoFar, correlation: event.metadata.correlationId });
         continue;
       }
       let external;
@@ -168,9 +167,13 @@ export class WebhookRouter {
         if (planned) add(planned, event);
       }
     }
+    return plan;
+  }
+
+  private async handle(batch: SubscriptionBatch): Promise<void> {
+    const { deliveries, metadata, redeliveries, replays } = this.plan(batch);
     if (deliveries.length) await appendScheduled(this.deliveryStore, deliveries, (d) => metadata.get(d.deliveryId)!);
-    const changes = deliveries.length + redeliveries.length + replays.length;
-    if (!changes && Date.now() - this.persistedAt < IDLE_PERSIST_MS) return;
+    if (!deliveries.length && !redeliveries.length && !replays.length && Date.now() - this.persistedAt < IDLE_PERSIST_MS) return;
     await withTransaction(this.pool, async (client) => {
       await this.fence(client);
       await enqueue(client, deliveries, (d) => metadata.get(d.deliveryId)!.correlationId);

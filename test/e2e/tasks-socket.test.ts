@@ -179,6 +179,25 @@ test('a client that reconnects with the last position it saw gets exactly what i
   expect(live.map((e) => ({ type: e.type, position: e.position }))).toEqual(await history(after.operationId));
 });
 
+test('a socket on another api node gets the same events (the process manager broadcasts to every node)', async () => {
+  const other = await startTestApi({}, { databaseUrl: api.databaseUrl });
+  try {
+    const socket = await connectSocket(other.url, api.ownerToken);
+    sockets.push(socket);
+    await socket.subscribe({ types: ['task.*'] });
+    const task = await submit(api, { type: 'system.echo' }, { query: '?wait=20' });
+    const expected = await history(task.operationId);
+    const got = await eventually(async () => {
+      const events = stored(socket.events, task.operationId);
+      return events.length >= expected.length ? events : undefined;
+    }, 10_000);
+    expect(got.map((e) => ({ type: e.type, position: e.position }))).toEqual(expected);
+    socket.close();
+  } finally {
+    await other.close();
+  }
+});
+
 test('unsubscribe stops the events', async () => {
   const socket = await open();
   const { subscriptionId } = await socket.subscribe({ types: ['task.completed'] });

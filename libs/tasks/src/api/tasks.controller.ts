@@ -69,7 +69,9 @@ export class TasksController {
   @RequirePermission('tasks:read')
   @ApiOkResponse({ description: 'The registered task types with their defaults.' })
   types() {
-    return { items: this.registry.list().map(({ schema: _, ...definition }) => definition) };
+    return {
+      items: this.registry.list().map((d) => ({ type: d.type, description: d.description, priority: d.priority ?? 'normal', timeoutMs: d.timeoutMs ?? null, retry: d.retry ?? null, concurrency: d.concurrency ?? null })),
+    };
   }
 
   @Get(':id')

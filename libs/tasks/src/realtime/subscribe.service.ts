@@ -40,9 +40,10 @@ function parseRequest(body: unknown): Request {
     if (!Array.isArray(types) || types.length === 0 || types.length > 20 || !types.every((t) => typeof t === 'string' && TYPE_PATTERN.test(t))) {
       throw new ValidationError('types must be 1-20 dotted event names or patterns such as task.* or task.completed', {}, 'INVALID_SUBSCRIPTION');
     }
-    patterns = (types as string[]).map(patternToRegExp);
-    const unknown = (types as string[]).filter((t, i) => !TASK_EVENT_NAMES.some((n) => patterns![i].test(n)));
+    const regexps = (types as string[]).map(patternToRegExp);
+    const unknown = (types as string[]).filter((_, i) => !TASK_EVENT_NAMES.some((n) => regexps[i].test(n)));
     if (unknown.length) throw new ValidationError(`no event of this socket is named ${unknown.join(', ')}; it carries ${TASK_EVENT_NAMES.join(', ')}`, {}, 'UNKNOWN_EVENT_TYPE');
+    patterns = regexps;
   }
   let position: Position | null = null;
   if (since !== undefined) {

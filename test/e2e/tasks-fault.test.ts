@@ -89,6 +89,15 @@ test('1,000 tasks, two process managers, one killed with SIGKILL mid-way and res
   await Promise.all([a, b].map((pm) => pm.waitForLine((l) => l.includes('process manager running'), 120_000)));
   // Mid-way: b is killed while it runs attempts, then started again.
   await eventually(async () => (await count(`SELECT count(*)::int AS n FROM es_events WHERE type = 'TaskCompleted'`)) >= TASKS * 0.3, 60_000, '30% completed');
+  // Kill b only while it holds attempts: ones it started that have not ended yet (several run at once, 150 ms each).
+  await eventually(
+    async () =>
+      (await count(`SELECT count(*)::int AS n FROM es_events s WHERE s.type = 'TaskStarted' AND s.data->>'workerId' LIKE '%:${b.pid}:%'
+        AND NOT EXISTS (SELECT 1 FROM es_events e WHERE e.stream_id = s.stream_id AND e.revision > s.revision
+          AND e.type IN ('TaskCompleted', 'TaskRetryScheduled', 'TaskFailed', 'TaskCancelled'))`)) >= 2,
+    60_000,
+    'b running attempts',
+  );
   expect((await b.stop('SIGKILL')).signal).toBe('SIGKILL');
   const restarted = startProcessManager();
   await restarted.waitForLine((l) => l.includes('process manager running'), 120_000);

@@ -29,7 +29,8 @@ const status = async (id: string) => (await api.call('GET', `/api/tasks/${id}/st
 
 test('with capacity saturated by batch work, a critical task starts at once and the next free slot goes to normal work', async () => {
   const batch: string[] = [];
-  for (let i = 0; i < 4; i++) batch.push((await submit(api, { type: 'system.sleep', priority: 'batch', data: { durationMs: 3000, steps: 1 } })).operationId);
+  // 10 s each: long enough that, even on a loaded machine, the checks below run while they still hold their slots.
+  for (let i = 0; i < 4; i++) batch.push((await submit(api, { type: 'system.sleep', priority: 'batch', data: { durationMs: 10_000, steps: 1 } })).operationId);
   // Two batch tasks take the two non-reserved slots; the others wait.
   const running = await eventually(async () => {
     const states = await Promise.all(batch.map(status));
@@ -48,14 +49,14 @@ test('with capacity saturated by batch work, a critical task starts at once and 
   const afterCritical = await Promise.all([...batch, normal].map(status));
   expect(afterCritical.filter((s) => s.status === 'active')).toHaveLength(2);
   expect((await status(normal)).status).toBe('pending');
-  expect(Date.parse(critical.body.finishedAt)).toBeLessThan(Math.min(...afterCritical.filter((s) => s.status === 'active').map((s) => Date.parse(s.startedAt) + 3000)));
+  expect(Date.parse(critical.body.finishedAt)).toBeLessThan(Math.min(...afterCritical.filter((s) => s.status === 'active').map((s) => Date.parse(s.startedAt) + 10_000)));
 
   // When a batch task ends, the normal task takes its slot before the waiting batch tasks.
-  const finals = await Promise.all([...batch, normal].map((id) => waitForStatus(api, id, undefined, 30_000)));
+  const finals = await Promise.all([...batch, normal].map((id) => waitForStatus(api, id, undefined, 60_000)));
   expect(finals.every((f) => f.status === 'completed')).toBe(true);
   const startOf = (id: string) => Date.parse(finals.find((f) => f.operationId === id).startedAt);
   for (const id of waitingBatch) expect(startOf(normal)).toBeLessThanOrEqual(startOf(id));
-});
+}, 120_000);
 
 test('a per-type limit runs that type one at a time while other work goes on', async () => {
   const limited = await Promise.all(Array.from({ length: 3 }, () => submit(api, { type: 'system.fail', data: { failAttempts: 0, delayMs: 400 } }).then((t) => t.operationId)));

@@ -52,6 +52,10 @@ export class EsdbDouble {
     return `esdb://127.0.0.1:${this.port}?tls=false`;
   }
 
+  get running(): boolean {
+    return this.server !== null;
+  }
+
   /** Drops every connection and call at once, as a crashed or partitioned node would. */
   async stop(): Promise<void> {
     this.server?.forceShutdown();

@@ -1,13 +1,14 @@
 import { assertCan, RequirePermission, resourcePatterns } from '@app/auth';
 import type { CommandContext } from '@app/core';
 import { Ctx, CurrentPrincipal, type Principal } from '@app/http';
-import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Post, Query } from '@nestjs/common';
 import { CommandBus, QueryBus } from '@nestjs/cqrs';
 import { ApiBearerAuth, ApiCreatedResponse, ApiOkResponse, ApiParam, ApiTags } from '@nestjs/swagger';
 import { WriteCollectionCommand } from './doc-store.commands.js';
 import { CollectionDocumentsParams, CollectionViewDto, CreateCollectionDto, ListCollectionsParams } from './doc-store.dto.js';
 import { GetCollectionQuery, ListCollectionsQuery } from './doc-store.queries.js';
 import { anyDocumentIn, checkCollectionPath } from './doc-paths.js';
+import { WildcardPath } from './wildcard-path.decorator.js';
 import { DocumentQueryService } from './query/document-query.service.js';
 import { parseDocumentQuery } from './query/query.parser.js';
 
@@ -46,7 +47,7 @@ export class CollectionsController {
   @RequirePermission('docs:read')
   @ApiParam({ name: 'path', schema: { type: 'string' }, description: 'Slashes as they are: releases/2026/q4' })
   @ApiOkResponse({ description: 'CollectionView + documents: { items: DocumentView[], nextCursor } (by document path)' })
-  async get(@Param('*') rawPath: string, @Query() params: CollectionDocumentsParams, @CurrentPrincipal() principal: Principal) {
+  async get(@WildcardPath() rawPath: string, @Query() params: CollectionDocumentsParams, @CurrentPrincipal() principal: Principal) {
     const path = checkCollectionPath(rawPath);
     assertCan(principal, 'docs:read', anyDocumentIn(path));
     const collection = await this.queries.execute(new GetCollectionQuery(path));
@@ -59,7 +60,7 @@ export class CollectionsController {
   @RequirePermission('docs:write')
   @HttpCode(204)
   @ApiParam({ name: 'path', schema: { type: 'string' } })
-  async remove(@Param('*') rawPath: string, @CurrentPrincipal() principal: Principal, @Ctx() ctx: CommandContext): Promise<void> {
+  async remove(@WildcardPath() rawPath: string, @CurrentPrincipal() principal: Principal, @Ctx() ctx: CommandContext): Promise<void> {
     const path = checkCollectionPath(rawPath);
     assertCan(principal, 'docs:write', anyDocumentIn(path));
     await this.commands.execute(new WriteCollectionCommand('delete', path, ctx));

@@ -2,7 +2,7 @@ import { assertCan, RequirePermission } from '@app/auth';
 import { type CommandContext, DomainError, ValidationError } from '@app/core';
 import type { JsonValue } from '@app/event-store';
 import { type AuthedRequest, Ctx, CurrentPrincipal, type Principal } from '@app/http';
-import { Body, Controller, Delete, Get, Headers, HttpCode, Param, Patch, Post, Query, Req, Res } from '@nestjs/common';
+import { Body, Controller, Delete, Get, Headers, HttpCode, Patch, Post, Query, Req, Res } from '@nestjs/common';
 import { CommandBus, QueryBus } from '@nestjs/cqrs';
 import { ApiBearerAuth, ApiBody, ApiConsumes, ApiCreatedResponse, ApiHeader, ApiOkResponse, ApiParam, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
@@ -10,6 +10,7 @@ import { type DocumentWrite, WriteDocumentCommand } from './doc-store.commands.j
 import { DocumentViewDto, HistoryParams, ReadDocumentParams, WriteDocumentDto } from './doc-store.dto.js';
 import { DocumentHistoryQuery, GetDocumentQuery } from './doc-store.queries.js';
 import { checkDocumentPath } from './doc-paths.js';
+import { WildcardPath } from './wildcard-path.decorator.js';
 import { expectedVersion, requireExpectedVersion } from './preconditions.js';
 import type { DocumentView } from './query/query.types.js';
 
@@ -36,7 +37,7 @@ export class DocumentsController {
   @ApiHeader({ name: 'If-Match', required: false, description: 'The version to replace, as an alternative to `version` in the body (412 on mismatch).' })
   @ApiCreatedResponse({ type: DocumentViewDto, description: '201 created (no version given; 409 DOCUMENT_EXISTS if it exists, 404 COLLECTION_NOT_FOUND); 200 replaced (409 VERSION_CONFLICT with currentVersion).' })
   async createOrReplace(
-    @Param('*') rawPath: string,
+    @WildcardPath() rawPath: string,
     @Body() body: WriteDocumentDto,
     @Headers('if-match') ifMatch: string | undefined,
     @CurrentPrincipal() principal: Principal,
@@ -56,7 +57,7 @@ export class DocumentsController {
   @RequirePermission('docs:read')
   @ApiParam(PATH_PARAM)
   @ApiOkResponse({ type: DocumentViewDto, description: 'The current document, or with ?version=N a past version, or with ?at=<ISO time> the document as it was then.' })
-  async read(@Param('*') rawPath: string, @Query() params: ReadDocumentParams, @CurrentPrincipal() principal: Principal, @Res({ passthrough: true }) reply: FastifyReply) {
+  async read(@WildcardPath() rawPath: string, @Query() params: ReadDocumentParams, @CurrentPrincipal() principal: Principal, @Res({ passthrough: true }) reply: FastifyReply) {
     const path = checkDocumentPath(rawPath);
     assertCan(principal, 'docs:read', path);
     if (params.version !== undefined && params.at !== undefined) throw new ValidationError('give either version or at, not both', { field: 'at' });
@@ -73,7 +74,7 @@ export class DocumentsController {
   @ApiHeader({ name: 'If-Match', required: true, description: 'The version the patch applies to (412 on mismatch, 428 without).' })
   @ApiOkResponse({ type: DocumentViewDto })
   patch(
-    @Param('*') rawPath: string,
+    @WildcardPath() rawPath: string,
     @Body() patch: unknown,
     @Headers('if-match') ifMatch: string | undefined,
     @Headers('content-type') contentType: string | undefined,
@@ -96,7 +97,7 @@ export class DocumentsController {
   @ApiParam(PATH_PARAM)
   @ApiBody({ required: false, schema: { type: 'object', properties: { version: { type: 'integer', minimum: 1 } } } })
   @ApiHeader({ name: 'If-Match', required: false, description: 'The version to delete; or {"version": N} in the body (one of them is required).' })
-  async remove(@Param('*') rawPath: string, @Headers('if-match') ifMatch: string | undefined, @Req() request: AuthedRequest, @Ctx() ctx: CommandContext): Promise<void> {
+  async remove(@WildcardPath() rawPath: string, @Headers('if-match') ifMatch: string | undefined, @Req() request: AuthedRequest, @Ctx() ctx: CommandContext): Promise<void> {
     const path = checkDocumentPath(rawPath);
     assertCan(request.principal, 'docs:write', path);
     const body = (request.body ?? {}) as Record<string, unknown>;
@@ -114,7 +115,7 @@ export class DocumentsController {
   @RequirePermission('docs:read')
   @ApiParam(PATH_PARAM)
   @ApiOkResponse({ description: '{ path, items: [{version, change: created|replaced|merge-patched|deleted, value?, at, actor, correlationId}], nextBefore }, newest first' })
-  history(@Param('*') rawPath: string, @Query() params: HistoryParams, @CurrentPrincipal() principal: Principal) {
+  history(@WildcardPath() rawPath: string, @Query() params: HistoryParams, @CurrentPrincipal() principal: Principal) {
     const path = checkDocumentPath(rawPath);
     assertCan(principal, 'docs:read', path);
     return this.queries.execute(new DocumentHistoryQuery(path, params.limit ?? 100, params.before));

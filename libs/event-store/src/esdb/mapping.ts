@@ -1,5 +1,6 @@
 import {
   ANY,
+  CancelledError,
   DeadlineExceededError,
   excludeSystemEvents,
   eventTypeFilter,
@@ -83,8 +84,11 @@ export function toStoreError(error: unknown, streamId?: string): unknown {
   return error;
 }
 
+/** The call did not complete and its outcome is unknown: a lost connection cancels calls in flight (CANCELLED). */
 export function isUnavailable(error: unknown): boolean {
-  return error instanceof UnavailableError || error instanceof NotLeaderError || error instanceof DeadlineExceededError;
+  return (
+    error instanceof UnavailableError || error instanceof NotLeaderError || error instanceof DeadlineExceededError || error instanceof CancelledError
+  );
 }
 
 const escapeRegex = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');

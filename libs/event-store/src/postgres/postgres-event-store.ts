@@ -31,6 +31,9 @@ interface EventRow {
 /** Shortest gap between two reads of a subscription whose previous read found none of its events. */
 const IDLE_READ_MS = 15;
 
+/** How long readAll waits for older open transactions to commit so that it sees every earlier append. */
+const READ_ALL_SETTLE_MS = 2000;
+
 const COLUMNS = `transaction_id::text AS tx, global_position AS pos, event_id, stream_id, revision, type, data, metadata, created_at`;
 const VISIBLE_BELOW = `pg_snapshot_xmin(pg_current_snapshot())`;
 
@@ -145,18 +148,41 @@ export class PostgresEventStore implements EventStore {
     return rows.map(toEvent);
   }
 
+  /**
+   * Events after `fromPosition` in global order. Only events below the oldest running writer are
+   * visible (see readPage); so that an append that returned before this call is always seen, a read
+   * that stops short of `maxCount` while matching events committed before the call wait behind an
+   * older open transaction reads again, for at most READ_ALL_SETTLE_MS (then the stable prefix).
+   */
   async readAll(options: ReadAllOptions = {}): Promise<RecordedEvent[]> {
     const from = afterPosition(options.fromPosition);
-    const params: unknown[] = [from.commit < 0n ? '0' : from.commit.toString(), from.prepare.toString()];
-    const filter = filterSql(options.filter, params);
-    params.push(options.maxCount ?? 4096);
-    const { rows } = await this.pool.query<EventRow>(
-      `SELECT ${COLUMNS} FROM es_events
-       WHERE (transaction_id, global_position) > ($1::text::xid8, $2::bigint) AND transaction_id < ${VISIBLE_BELOW}${filter}
-       ORDER BY transaction_id, global_position LIMIT $${params.length}`,
-      params,
-    );
-    return rows.map(toEvent);
+    const maxCount = options.maxCount ?? 4096;
+    const deadline = Date.now() + READ_ALL_SETTLE_MS;
+    let callXmax: string | null = null;
+    for (let delay = 1; ; delay = Math.min(delay * 2, 50)) {
+      const params: unknown[] = [from.commit < 0n ? '0' : from.commit.toString(), from.prepare.toString()];
+      const filter = filterSql(options.filter, params);
+      params.push(maxCount, callXmax);
+      const limit = `$${params.length - 1}`;
+      const { rows } = await this.pool.query<EventRow & { kind: string; xmax: string }>(
+        `WITH h AS MATERIALIZED (SELECT pg_snapshot_xmin(s) AS xmin, pg_snapshot_xmax(s) AS xmax FROM pg_current_snapshot() s)
+         (SELECT 'e' AS kind, NULL AS xmax, ${COLUMNS} FROM es_events
+           WHERE (transaction_id, global_position) > ($1::text::xid8, $2::bigint) AND transaction_id < (SELECT xmin FROM h)${filter}
+           ORDER BY transaction_id, global_position LIMIT ${limit})
+         UNION ALL
+         (SELECT 'p', (SELECT xmax FROM h)::text, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM es_events
+           WHERE transaction_id >= (SELECT xmin FROM h) AND transaction_id < COALESCE($${params.length}::text::xid8, (SELECT xmax FROM h))
+             AND (transaction_id, global_position) > ($1::text::xid8, $2::bigint)${filter}
+           LIMIT 1)
+         UNION ALL SELECT 'x', (SELECT xmax FROM h)::text, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL`,
+        params,
+      );
+      const events = rows.filter((r) => r.kind === 'e').map(toEvent);
+      callXmax ??= rows.find((r) => r.kind === 'x')!.xmax;
+      const waiting = rows.some((r) => r.kind === 'p');
+      if (!waiting || events.length >= maxCount || Date.now() + delay > deadline) return events;
+      await new Promise((r) => setTimeout(r, delay));
+    }
   }
 
   async headPosition(): Promise<Position | null> {

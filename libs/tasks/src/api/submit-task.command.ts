@@ -10,6 +10,7 @@ import { DEFAULT_RETRY } from '../domain/retry-policy.js';
 import { taskDecider, type TaskCommand } from '../domain/task.decider.js';
 import type { Priority, RetryPolicy } from '../domain/task.events.js';
 import { newOperationId, taskStreamId } from '../domain/task-ids.js';
+import { taskProjection } from '../domain/task.projection.js';
 import { TaskTypeRegistry } from '../registry/task-type.registry.js';
 import type { SubmitTaskDto } from './tasks.dto.js';
 
@@ -137,7 +138,7 @@ export class SubmitTaskHandler implements ICommandHandler<SubmitTaskCommand> {
     } catch (error) {
       if (!(error instanceof WrongExpectedVersionError)) throw error;
       const [last] = await this.store.readStream(taskStreamId(operationId), { direction: 'backwards', fromRevision: 'end', maxCount: 1 });
-      await this.positions.waitFor(['tasks'], last.position, this.config.OPSLEDGER_CONSISTENCY_TIMEOUT_MS);
+      await this.positions.waitFor([taskProjection.name], last.position, this.config.OPSLEDGER_CONSISTENCY_TIMEOUT_MS);
     }
   }
 }

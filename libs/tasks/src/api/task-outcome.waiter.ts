@@ -5,6 +5,7 @@ import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { isTerminalState, taskDecider } from '../domain/task.decider.js';
 import { TASK_TERMINAL_EVENT_TYPES, type TaskEvent } from '../domain/task.events.js';
 import { taskStreamId } from '../domain/task-ids.js';
+import { taskProjection } from '../domain/task.projection.js';
 
 /** `?wait=N`: resolves when a task has finished and the tasks read model shows it, or after the timeout. */
 @Injectable()
@@ -57,7 +58,7 @@ export class TaskOutcomeWaiter implements OnApplicationShutdown {
       if (recorded.length && isTerminalState(fold(taskDecider, recorded.map(toDomainEvent) as TaskEvent[]))) wake(recorded[recorded.length - 1].position);
       const position = await Promise.race([finished, new Promise<null>((r) => (timer = setTimeout(() => r(null), Math.max(0, deadline - Date.now()))))]);
       if (!position) return false;
-      return await this.positions.waitFor(['tasks'], position, Math.max(0, deadline - Date.now()));
+      return await this.positions.waitFor([taskProjection.name], position, Math.max(0, deadline - Date.now()));
     } finally {
       clearTimeout(timer);
       set.delete(wake);

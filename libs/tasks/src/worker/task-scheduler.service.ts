@@ -5,6 +5,7 @@ import { PG_POOL } from '@app/platform';
 import { readCheckpoint } from '@app/projections';
 import { type BeforeApplicationShutdown, Inject, Injectable, Logger, type OnApplicationBootstrap, Optional } from '@nestjs/common';
 import { PRIORITIES, type Priority, TASK_EVENT_TYPES } from '../domain/task.events.js';
+import { taskProjection } from '../domain/task.projection.js';
 import type { TaskState } from '../domain/task.state.js';
 import type { TaskHandler } from '../registry/task-type.js';
 import { TaskTypeRegistry } from '../registry/task-type.registry.js';
@@ -88,7 +89,7 @@ export class TaskScheduler implements OnApplicationBootstrap, BeforeApplicationS
     const client: PoolClient = await this.pool.connect();
     try {
       await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-      const checkpoint = await readCheckpoint(client, 'tasks');
+      const checkpoint = await readCheckpoint(client, taskProjection.name);
       const { rows } = await client.query<{ state: TaskState; revision: string; correlation_id: string | null }>(
         `SELECT state, revision, correlation_id FROM tasks WHERE status IN ('pending', 'active')`,
       );

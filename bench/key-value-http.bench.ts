@@ -18,7 +18,8 @@ const TOKEN = 'opl_bench-owner-token-0123456789abcdef';
 const dist = (p: string) => fileURLToPath(new URL(`../apps/${p}`, import.meta.url));
 
 function startProcess(script: string, env: Record<string, string>): { child: ChildProcess; ready: Promise<number> } {
-  const child = spawn(process.execPath, [script], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir=bench-profiles'] : [];
+  const child = spawn(process.execPath, [...profile, script], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let buffer = '';
   const ready = new Promise<number>((resolve, reject) => {
     child.stdout!.on('data', (chunk: Buffer) => {

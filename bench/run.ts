@@ -16,6 +16,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { eventStoreAppends } from './event-store-appends.bench.js';
 import { eventStoreCatchUp } from './event-store-catch-up.bench.js';
+import { esdbDouble } from './esdb.bench.js';
 import { keyValueHttp } from './key-value-http.bench.js';
 import { webhooks } from './webhooks.bench.js';
 import { docStore } from './doc-store.bench.js';
@@ -25,11 +26,11 @@ import { type BenchContext, type BenchRow, type BenchSection, formatRows, format
 const SECTIONS: BenchSection[] = [
   eventStoreAppends,
   eventStoreCatchUp,
+  esdbDouble,
   keyValueHttp,
   webhooks,
   docStore,
   tasksBench,
-  // key-value HTTP, tasks, webhooks: one line each here.
 ];
 
 async function main(): Promise<number> {

@@ -1,3 +1,5 @@
+import { ProjectionPositions } from '@app/projections';
+import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { startTestApi, type TestApi } from '../support/api.js';
 import { type EventStoreBackend, eventLogHead, type RunningBackend, startEventStoreBackend } from '../support/event-store-backend.js';
@@ -499,6 +501,28 @@ export function defineKeyValueSuite(backend: EventStoreBackend): void {
           const list = await api.call('GET', '/api/key-value?prefix=ryw/');
           expect(list.body.items).toEqual([expect.objectContaining({ key: 'ryw/k', value, version: i })]);
         }
+      });
+      test('one projected batch with several writes of a key: the last decides, a delete in between starts the row anew', async () => {
+        // One append puts all of them in one batch of the projection (the api writes one event per request).
+        const metadata = { actor: { kind: 'token' as const, id: 'batch' }, correlationId: 'batch', causationId: 'batch' };
+        const set = (key: string, value: unknown, tags: string[]) => ({ id: randomUUID(), type: 'KeyValueSet', data: { key, value, tags, expiresAt: null }, metadata });
+        await put('batch/kept', { value: 0, tags: ['old'] });
+        await put('batch/renewed', { value: 0 });
+        const before = (await db.query<{ created_at: Date }>(`SELECT created_at FROM kv_entries WHERE key = 'batch/kept'`)).rows[0].created_at;
+        await api.store.appendToStream('kv-batch/kept', [set('batch/kept', 1, ['a']), set('batch/kept', 2, ['b', 'c'])]);
+        await api.store.appendToStream('kv-batch/renewed', [set('batch/renewed', 1, []), { id: randomUUID(), type: 'KeyValueDeleted', data: { key: 'batch/renewed' }, metadata }, set('batch/renewed', 3, ['x'])]);
+        const gone = await api.store.appendToStream('kv-batch/gone', [set('batch/gone', 1, []), { id: randomUUID(), type: 'KeyValueDeleted', data: { key: 'batch/gone' }, metadata }]);
+        expect(await api.app.get(ProjectionPositions).waitFor(['key-value'], gone.position, 10_000)).toBe(true);
+
+        expect((await api.call('GET', at('batch/kept'))).body).toMatchObject({ value: 2, version: 3, tags: ['b', 'c'] });
+        expect((await api.call('GET', at('batch/renewed'))).body).toMatchObject({ value: 3, version: 4, tags: ['x'] });
+        expectProblem(await api.call('GET', at('batch/gone')), 404, 'KEY_NOT_FOUND');
+        const rows = await db.query<{ key: string; created_at: Date }>(`SELECT key, created_at FROM kv_entries WHERE key LIKE 'batch/%' ORDER BY key`);
+        const renewedEvents = await api.store.readStream('kv-batch/renewed');
+        expect(rows.rows).toEqual([
+          { key: 'batch/kept', created_at: before },
+          { key: 'batch/renewed', created_at: renewedEvents[3].createdAt },
+        ]);
       });
     });
 

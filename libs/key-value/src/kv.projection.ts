@@ -26,22 +26,50 @@ CREATE INDEX kv_entries_expiry ON kv_entries (expires_at) WHERE expires_at IS NO
     },
   ],
 
+  /**
+   * A batch in two statements at most: the events are folded per key first (the last write of a key
+   * decides its row), then one DELETE and one multi-row upsert. A key deleted and set again within the
+   * batch is deleted first, so its row starts anew (created_at of the first write after the delete).
+   */
   async apply(client: PoolClient, events: readonly RecordedEvent[]) {
+    const rows = new Map<string, { set: RecordedEvent | null; createdAt: Date | null; recreated: boolean }>();
     for (const recorded of events) {
       const event = { type: recorded.type, data: recorded.data } as KeyValueEvent;
+      const key = event.data.key;
+      const row = rows.get(key) ?? { set: null, createdAt: null, recreated: false };
       if (event.type === 'KeyValueSet') {
-        const d = event.data;
-        await client.query(
-          `INSERT INTO kv_entries (key, value, version, tags, expires_at, created_at, updated_at, updated_by)
-           VALUES ($1, $2::jsonb, $3, $4, $5, $6, $6, $7)
-           ON CONFLICT (key) DO UPDATE SET value = excluded.value, version = excluded.version, tags = excluded.tags,
-             expires_at = excluded.expires_at, updated_at = excluded.updated_at, updated_by = excluded.updated_by`,
-          [d.key, JSON.stringify(d.value), (recorded.revision + 1n).toString(), d.tags, d.expiresAt, recorded.createdAt, JSON.stringify(recorded.metadata.actor)],
-        );
+        row.set = recorded;
+        row.createdAt ??= recorded.createdAt;
       } else {
-        await client.query('DELETE FROM kv_entries WHERE key = $1', [event.data.key]);
+        row.set = null;
+        row.createdAt = null;
+        row.recreated = true;
       }
+      rows.set(key, row);
     }
+    const deletes = [...rows].filter(([, r]) => r.recreated).map(([key]) => key);
+    if (deletes.length) await client.query('DELETE FROM kv_entries WHERE key = ANY($1::text[])', [deletes]);
+    type SetData = Extract<KeyValueEvent, { type: 'KeyValueSet' }>['data'];
+    const sets = [...rows.values()].flatMap(({ set, createdAt }) => (set ? [{ set, data: set.data as SetData, createdAt: createdAt! }] : []));
+    if (!sets.length) return;
+    await client.query(
+      `INSERT INTO kv_entries (key, value, version, tags, expires_at, created_at, updated_at, updated_by)
+       SELECT k, v, ver, ARRAY(SELECT jsonb_array_elements_text(tg)), exp, cr, up, by
+       FROM unnest($1::text[], $2::jsonb[], $3::bigint[], $4::jsonb[], $5::timestamptz[], $6::timestamptz[], $7::timestamptz[], $8::jsonb[])
+         AS u(k, v, ver, tg, exp, cr, up, by)
+       ON CONFLICT (key) DO UPDATE SET value = excluded.value, version = excluded.version, tags = excluded.tags,
+         expires_at = excluded.expires_at, updated_at = excluded.updated_at, updated_by = excluded.updated_by`,
+      [
+        sets.map((r) => r.data.key),
+        sets.map((r) => JSON.stringify(r.data.value)),
+        sets.map((r) => (r.set.revision + 1n).toString()),
+        sets.map((r) => JSON.stringify(r.data.tags)),
+        sets.map((r) => r.data.expiresAt),
+        sets.map((r) => r.createdAt),
+        sets.map((r) => r.set.createdAt),
+        sets.map((r) => JSON.stringify(r.set.metadata.actor)),
+      ],
+    );
   },
 
   async reset(client: PoolClient) {

@@ -23,20 +23,26 @@ export async function readAllCheckpoints(db: Pool): Promise<CheckpointRow[]> {
   return rows.map((r) => ({ name: r.name, position: { commit: BigInt(r.c), prepare: BigInt(r.p) }, eventsApplied: BigInt(r.n), updatedAt: r.updated_at }));
 }
 
-export async function writeCheckpoint(client: PoolClient, name: string, position: Position, applied: number): Promise<void> {
-  await client.query(
-    `INSERT INTO projection_checkpoints (name, position_commit, position_prepare, events_applied, updated_at)
-     VALUES ($1, $2, $3, $4, now())
-     ON CONFLICT (name) DO UPDATE SET position_commit = $2, position_prepare = $3,
-       events_applied = projection_checkpoints.events_applied + $4, updated_at = now()`,
-    [name, position.commit.toString(), position.prepare.toString(), applied],
-  );
-}
-
 export async function resetCheckpoint(client: PoolClient, name: string): Promise<void> {
   await client.query(
     `INSERT INTO projection_checkpoints (name, position_commit, position_prepare, events_applied) VALUES ($1, -1, -1, 0)
      ON CONFLICT (name) DO UPDATE SET position_commit = -1, position_prepare = -1, events_applied = 0, updated_at = now()`,
     [name],
   );
+}
+
+/**
+ * Moves a projection's checkpoint from `from` to `to` in one statement (locking the row until the
+ * transaction ends); false when the stored checkpoint is not `from` (another runner or a rebuild moved it).
+ */
+export async function advanceCheckpoint(client: PoolClient, name: string, from: Position, to: Position, applied: number): Promise<boolean> {
+  const { rowCount } = await client.query(
+    `INSERT INTO projection_checkpoints (name, position_commit, position_prepare, events_applied, updated_at)
+     VALUES ($1, $2, $3, $4, now())
+     ON CONFLICT (name) DO UPDATE SET position_commit = $2, position_prepare = $3,
+       events_applied = projection_checkpoints.events_applied + $4, updated_at = now()
+     WHERE projection_checkpoints.position_commit = $5 AND projection_checkpoints.position_prepare = $6`,
+    [name, to.commit.toString(), to.prepare.toString(), applied, from.commit.toString(), from.prepare.toString()],
+  );
+  return rowCount === 1;
 }

@@ -1,7 +1,7 @@
 import { type Pool, type PoolClient, withTransaction } from '@app/database';
 import { comparePositions, START, type AllSubscription, type EventStore, type Position, type SubscriptionBatch } from '@app/event-store';
 import pg from 'pg';
-import { readCheckpoint, resetCheckpoint, writeCheckpoint } from './checkpoints.js';
+import { advanceCheckpoint, readCheckpoint, resetCheckpoint } from './checkpoints.js';
 import { PROJECTIONS_CHANNEL, ProjectionPositions } from './positions.js';
 import type { Projection } from './projection.js';
 
@@ -176,19 +176,23 @@ export class ProjectionRunner {
     const now = Date.now();
     if (batch.events.length || now - r.persistedAt > CHECKPOINT_IDLE_PERSIST_MS) {
       const previous = r.persisted;
-      await withTransaction(this.pool, async (client: PoolClient) => {
+      const client: PoolClient = await this.pool.connect();
+      try {
         // The events are durable in the store; a read model that loses its last commits in a server crash
         // loses its checkpoint with them and re-applies, so these commits need not wait for the WAL flush.
-        await client.query('SET LOCAL synchronous_commit = off');
-        const current = await client.query<{ c: string; p: string }>(
-          'SELECT position_commit AS c, position_prepare AS p FROM projection_checkpoints WHERE name = $1 FOR UPDATE',
-          [projection.name],
-        );
-        const stored = current.rows[0] ? { commit: BigInt(current.rows[0].c), prepare: BigInt(current.rows[0].p) } : null;
-        if (stored && comparePositions(stored, previous) !== 0) throw new CheckpointMovedError(`${projection.name} checkpoint moved`);
+        await client.query('BEGIN; SET LOCAL synchronous_commit = off');
+        // The checkpoint row first: it locks the row, and moves only from where this runner left it.
+        if (!(await advanceCheckpoint(client, projection.name, previous, batch.checkpoint, batch.events.length))) {
+          throw new CheckpointMovedError(`${projection.name} checkpoint moved`);
+        }
         if (batch.events.length) await projection.apply(client, batch.events);
-        await writeCheckpoint(client, projection.name, batch.checkpoint, batch.events.length);
-      });
+        await client.query('COMMIT');
+      } catch (error) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw error;
+      } finally {
+        client.release();
+      }
       r.persisted = batch.checkpoint;
       r.persistedAt = now;
     }

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createPool, runMigrations } from '@app/database';
 import { createTestDatabase } from '../../../../test/support/database.js';
 import { describeEventStoreContract } from '../contract/event-store.contract.js';
+import { newEvent } from '../contract/helpers.js';
 import { PostgresEventStore } from './postgres-event-store.js';
 import { eventStoreMigrations } from './schema.js';
 
@@ -37,7 +38,7 @@ describe('postgres event store: readAll behind an older open transaction', () =>
     await db?.drop();
   });
 
-  const event = (type: string) => ({ id: randomUUID(), type, data: {}, metadata: { actor: { kind: 'system' as const, id: 'spec' }, correlationId: randomUUID() } });
+  const event = (type: string) => newEvent(type);
 
   test('an append that returned is read as soon as the older writer commits; a filter-unrelated writer does not delay the answer', async () => {
     // An older transaction with an xid holds the visibility horizon below the append that follows it.

@@ -14,6 +14,7 @@ import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { Server } from 'socket.io';
+import { Agent, request } from 'undici';
 import { type BenchContext, type BenchSection, formatNumber, percentile, runChild, sleep } from './harness.js';
 import type { PeerInput, PeerResult } from './tasks.peers.js';
 
@@ -24,6 +25,12 @@ const LATENCY_SECONDS = Number(process.env.BENCH_TASKS_LATENCY_SECONDS ?? 10);
 const FANOUT_CLIENTS = 500;
 const FANOUT_TASKS = 20;
 const CONCURRENCY = 16;
+/**
+ * Keep-alive connections of the latency runs' REST client. Bounded, as a real client pool is: with one new
+ * connection per request in flight (fetch's default), a stall of the api on the loaded machine turns into hundreds
+ * of connects that overflow its listen backlog (connect timeouts, resets) instead of requests waiting their turn.
+ */
+const SUBMIT_CONNECTIONS = 32;
 /** BENCH_TASKS_PARTS=drain,latency,fanout (default: all). */
 const PARTS = new Set((process.env.BENCH_TASKS_PARTS ?? 'drain,latency,fanout').split(','));
 const TOKEN = 'opl_bench-owner-token-0123456789abcdef';
@@ -136,7 +143,13 @@ async function ourLatency(ctx: BenchContext, rate: number): Promise<number[]> {
   await db.connect();
   const base = `http://127.0.0.1:${api.port}/api/tasks`;
   const headers = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
-  const submit = () => fetch(base, { method: 'POST', headers, body: JSON.stringify({ type: 'system.echo' }) }).then((r) => r.json() as Promise<{ operationId: string }>);
+  const dispatcher = new Agent({ connections: SUBMIT_CONNECTIONS });
+  const submit = async () => {
+    const res = await request(base, { method: 'POST', headers, body: JSON.stringify({ type: 'system.echo' }), dispatcher });
+    const text = await res.body.text();
+    if (res.statusCode >= 300) throw new Error(`POST /api/tasks answered ${res.statusCode}: ${text.slice(0, 500)}`);
+    return JSON.parse(text) as { operationId: string };
+  };
   try {
     for (let i = 0; i < 200; i++) await submit(); // warm-up
     const submittedAt = new Map<string, number>();
@@ -161,6 +174,7 @@ async function ourLatency(ctx: BenchContext, rate: number): Promise<number[]> {
     const { rows } = await db.query<{ id: string; started: string }>(`SELECT data->>'operationId' AS id, data->>'startedAt' AS started FROM es_events WHERE type = 'TaskStarted'`);
     return rows.filter((r) => submittedAt.has(r.id)).map((r) => Date.parse(r.started) - submittedAt.get(r.id)!).sort((a, b) => a - b);
   } finally {
+    await dispatcher.close();
     await db.end();
     await stopAll([api, pm]);
   }
@@ -260,7 +274,7 @@ async function drain(ctx: BenchContext): Promise<void> {
   ctx.report.row({ metric: 'drain tasks/s (no-op)', ours, peer: 'pg-boss', peerValue: bossDrain, target: { min: 1 }, unit: 'tasks/s' });
   ctx.report.row({ metric: 'drain tasks/s (no-op)', ours, peer: 'pg-boss (batch 100)', peerValue: bossBatched, unit: 'tasks/s' });
 
-  ctx.report.note(`drain: ${DRAIN_TASKS} tasks queued first; ours from the first TaskStarted to the last TaskCompleted (event times), api projections running; peers from the first handler call until their queue is empty; concurrency ${CONCURRENCY} for ours and graphile-worker (defaults; "batched": its local queue of 500 and batched completions); pg-boss 4 workers × batches of 4 (16 in flight), "batch 100": 4 × 100; 0.5 s polling, its minimum (it waits that long between fetches)`);
+  ctx.report.note(`drain: ${DRAIN_TASKS} tasks queued first; ours from the first TaskStarted to the last TaskCompleted (event times), api projections running; peers from the first handler call until their queue is empty; concurrency ${CONCURRENCY} for ours and graphile-worker (defaults; "batched": its local queue of 500 and batched completions); pg-boss 4 workers × batches of 4 (16 in flight), "batch 100": 4 × 100; 0.5 s polling, its minimum, and a worker whose batch came back full fetches again at once (notifyWorker) instead of idling out the interval`);
 }
 
 async function latency(ctx: BenchContext): Promise<void> {
@@ -276,7 +290,7 @@ async function latency(ctx: BenchContext): Promise<void> {
     ctx.report.row({ metric: `submit→start p99 @${rate}/s`, ours: percentile(ours, 99), peer: 'graphile-worker', peerValue: percentile(graphileLatency, 99), target: rate === 200 ? { max: 2 } : undefined, unit: 'ms' });
     ctx.report.row({ metric: `submit→start p99 @${rate}/s`, ours: percentile(ours, 99), peer: 'pg-boss', peerValue: percentile(bossLatency, 99), unit: 'ms' });
   }
-  ctx.report.note(`submit→start: ours through REST POST /api/tasks (auth, validation, read-your-writes) to the TaskStarted event; peers through their client (graphile addJob, pg-boss send) to the handler call; pg-boss polls every 0.5 s (batches of 100)`);
+  ctx.report.note(`submit→start: ours through REST POST /api/tasks (auth, validation, read-your-writes; ${SUBMIT_CONNECTIONS} keep-alive connections, a submit waiting for a free one counts that wait) to the TaskStarted event; peers through their client (graphile addJob, pg-boss send) to the handler call; pg-boss polls every 0.5 s (batches of 100; a full batch fetches again at once)`);
 }
 
 async function fanout(ctx: BenchContext): Promise<void> {

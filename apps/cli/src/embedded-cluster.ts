@@ -60,7 +60,7 @@ function runAs(log: ClusterLog): { uid: number; gid: number } | null {
   }
 }
 
-/** The postgres user must be able to walk down to its folder: add the search (x) bit for others where missing. */
+/** The postgres user must be able to walk down to its folder (or binary): add the search (x) bit for others where missing. */
 function makeTraversable(dir: string, log: ClusterLog): void {
   for (let current = path.dirname(dir); ; current = path.dirname(current)) {
     const mode = statSync(current).mode;
@@ -165,7 +165,11 @@ export async function startEmbeddedCluster(options: { dataDir: string; port?: nu
 
   const bin = await binaries();
   const owner = runAs(log);
-  if (owner) makeTraversable(clusterDir, log);
+  if (owner) {
+    makeTraversable(clusterDir, log);
+    // The binaries too: a project checked out under a private folder (mode 0700) hides them from that user.
+    makeTraversable(bin.postgres, log);
+  }
   if (existsSync(logFile) && statSync(logFile).size > LOG_ROTATE_BYTES) renameSync(logFile, `${logFile}.1`);
   if (!existsSync(path.join(clusterDir, 'PG_VERSION'))) {
     log.info({ dir: clusterDir }, 'initialising the embedded PostgreSQL data folder');

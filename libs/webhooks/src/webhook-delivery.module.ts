@@ -1,7 +1,7 @@
 import { APP_CONFIG, type EnvConfig } from '@app/config';
 import type { ExternalEventCatalog } from '@app/core';
 import { createPool, type Pool, runMigrations } from '@app/database';
-import { EVENT_STORE, type EventStore, PostgresEventStore } from '@app/event-store';
+import { AppendBatcher, EVENT_STORE, type EventStore } from '@app/event-store';
 import { DATABASE_URL, PG_POOL } from '@app/platform';
 import { type DynamicModule, Inject, Injectable, Logger, Module, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { webhookDispatchMigrations } from './dispatch/dispatch.schema.js';
@@ -45,14 +45,15 @@ export class WebhookDelivery implements OnApplicationBootstrap, OnApplicationShu
     // them before a later synchronous commit in the same WAL (the router's checkpoint, the queue completion in
     // webhook_claim), whose flush covers them: a database crash loses them only together with the state that
     // makes the process manager record them again (at worst a repeated send, same webhook-id).
-    this.deliveryPool = store.kind === 'postgres' ? createPool(asyncCommitUrl(databaseUrl), { max: config.OPSLEDGER_DB_POOL_SIZE, applicationName: 'opsledger-webhook-appends' }) : null;
-    const deliveryStore = this.deliveryPool ? new PostgresEventStore(this.deliveryPool, { connectionString: databaseUrl }) : store;
-    this.dispatcher = new WebhookDispatcher(pool, store, deliveryStore, box, this.http, this.logger, {
+    // The batcher writes at most two batches at a time, and its NOTIFY after them.
+    this.deliveryPool = store.kind === 'postgres' ? createPool(asyncCommitUrl(databaseUrl), { max: 3, applicationName: 'opsledger-webhook-appends' }) : null;
+    const deliveryAppends = new AppendBatcher(store, this.deliveryPool ?? pool);
+    this.dispatcher = new WebhookDispatcher(pool, store, deliveryAppends, box, this.http, this.logger, {
       autoDisableAfterMs: config.OPSLEDGER_WEBHOOK_AUTO_DISABLE_AFTER_SECONDS * 1000,
       connectionString: databaseUrl,
     });
-    this.replays = new ReplayWorker(pool, store, deliveryStore, catalog, (id) => this.dispatcher.endpoint(id), this.logger);
-    this.router = new WebhookRouter(pool, store, deliveryStore, catalog, databaseUrl, this.logger, () => this.replays.kick());
+    this.replays = new ReplayWorker(pool, store, deliveryAppends, catalog, (id) => this.dispatcher.endpoint(id), this.logger);
+    this.router = new WebhookRouter(pool, store, deliveryAppends, catalog, databaseUrl, this.logger, () => this.replays.kick());
   }
 
   async onApplicationBootstrap(): Promise<void> {

@@ -1,7 +1,8 @@
-import type { Pool } from '@app/database';
-import { type AppendResult, type EventStore, IdempotencyConflictError, type NewEvent, WrongExpectedVersionError } from '@app/event-store';
+import type pg from 'pg';
+import { IdempotencyConflictError, WrongExpectedVersionError } from '../errors.js';
+import type { AppendResult, EventStore, NewEvent } from '../types.js';
 // The postgres event store wakes its subscribers on this channel after each append; a batch does the same.
-import { EVENTS_CHANNEL } from '../../../event-store/src/postgres/notifier.js';
+import { EVENTS_CHANNEL } from './notifier.js';
 
 interface Pending {
   streamId: string;
@@ -14,20 +15,29 @@ interface Pending {
 const MAX_BATCH = 256;
 const MAX_IN_FLIGHT = 2;
 
+/** Appends to one stream with an exact expected revision (or none yet). */
+export interface StreamAppender {
+  append(streamId: string, events: readonly NewEvent[], expected: bigint | 'no_stream'): Promise<AppendResult>;
+}
+
 /**
- * Appends of many task streams, coalesced: whatever is asked while a batch is being written goes into the
+ * Appends of many streams, coalesced: whatever is asked while a batch is being written goes into the
  * next one, so under load one transaction (one commit, one wake-up of every subscriber) carries many
- * claims and completions, and alone an append still goes out at once. Same answers as appendToStream.
- * With the postgres event store the batch is one call of es_append per stream in one transaction; with
- * another store each append goes on its own.
+ * appends (task claims and completions, webhook delivery records), and alone an append still goes out at
+ * once. Same answers as appendToStream. With the postgres event store the batch is one call of
+ * es_append_many (es_append per stream, in one transaction); with another store each append goes on its own.
+ * The pool decides the commit mode (a pool with synchronous_commit off gives asynchronous batches).
  */
-export class AppendBatcher {
+export class AppendBatcher implements StreamAppender {
   private readonly queue: Pending[] = [];
   private inFlight = 0;
   private notifying = false;
   private notifyAgain = false;
 
-  constructor(private readonly store: EventStore, private readonly pool: Pool) {}
+  constructor(
+    private readonly store: EventStore,
+    private readonly pool: pg.Pool,
+  ) {}
 
   append(streamId: string, events: readonly NewEvent[], expected: bigint | 'no_stream'): Promise<AppendResult> {
     if (this.store.kind !== 'postgres') return this.store.appendToStream(streamId, events, { expectedRevision: expected });
@@ -57,7 +67,7 @@ export class AppendBatcher {
     }));
     let rows: { ord: number; status: string; revision: string; tx: string | null; pos: string | null }[];
     try {
-      ({ rows } = await this.pool.query({ name: 'tasks-append-many', text: 'SELECT ord, status, revision, tx, pos FROM tasks_append_many($1::jsonb)', values: [JSON.stringify(payload)] }));
+      ({ rows } = await this.pool.query({ name: 'opsledger_es_append_many', text: 'SELECT ord, status, revision, tx, pos FROM es_append_many($1::jsonb)', values: [JSON.stringify(payload)] }));
     } catch (error) {
       for (const p of batch) p.reject(error);
       return;

@@ -114,4 +114,35 @@ END;
 $$;
 `,
   },
+  {
+    // Many appends in one transaction (AppendBatcher): es_append per stream, in one lock order so that
+    // concurrent batches cannot deadlock. Exact expected revisions or no_stream only (the batcher's
+    // interface): then a stream written meanwhile is a wrong_expected, never an append that $all would
+    // order before that write (this transaction may already hold an older id when it reaches the lock).
+    id: 'event-store/002-append-many',
+    sql: `
+CREATE FUNCTION es_append_many(p_appends jsonb)
+RETURNS TABLE (ord int, status text, revision bigint, tx text, pos bigint)
+LANGUAGE plpgsql AS $$
+DECLARE
+  r record;
+  a record;
+BEGIN
+  FOR r IN SELECT n.value AS v, n.ordinality::int AS o FROM jsonb_array_elements(p_appends) WITH ORDINALITY AS n
+           ORDER BY hashtext(n.value->>'stream'), n.value->>'stream', n.ordinality
+  LOOP
+    IF r.v->>'mode' NOT IN ('exact', 'no_stream') THEN
+      RAISE EXCEPTION 'es_append_many: mode % is not exact or no_stream', r.v->>'mode';
+    END IF;
+    SELECT * INTO a FROM es_append(r.v->>'stream', r.v->>'mode', (r.v->>'expected')::bigint, r.v->'events');
+    ord := r.o;
+    status := a.status;
+    revision := a.revision;
+    tx := a.tx;
+    pos := a.pos;
+    RETURN NEXT;
+  END LOOP;
+END;
+$$;`,
+  },
 ];

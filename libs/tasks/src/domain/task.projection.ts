@@ -56,34 +56,6 @@ CREATE TABLE task_workers (
 );`,
     },
     {
-      // The process manager's batched appends: es_append (the postgres event store's own append) for many
-      // streams in one transaction, in one lock order so concurrent batches cannot deadlock. Exact expected
-      // revisions only (enforced by the caller): then a stream written meanwhile is a wrong_expected, never
-      // an append that $all would order before that write.
-      id: 'tasks/004-append-many',
-      sql: `
-CREATE FUNCTION tasks_append_many(p_appends jsonb)
-RETURNS TABLE (ord int, status text, revision bigint, tx text, pos bigint)
-LANGUAGE plpgsql AS $$
-DECLARE
-  r record;
-  a record;
-BEGIN
-  FOR r IN SELECT n.value AS v, n.ordinality::int AS o FROM jsonb_array_elements(p_appends) WITH ORDINALITY AS n
-           ORDER BY hashtext(n.value->>'stream'), n.value->>'stream', n.ordinality
-  LOOP
-    SELECT * INTO a FROM es_append(r.v->>'stream', r.v->>'mode', (r.v->>'expected')::bigint, r.v->'events');
-    ord := r.o;
-    status := a.status;
-    revision := a.revision;
-    tx := a.tx;
-    pos := a.pos;
-    RETURN NEXT;
-  END LOOP;
-END;
-$$;`,
-    },
-    {
       // Large Socket.IO messages between the process manager and the api nodes (the @socket.io/postgres-adapter format).
       id: 'tasks/003-socket-io-attachments',
       sql: `

@@ -1,9 +1,8 @@
 import { handleCommand, systemContext } from '@app/core';
-import { type EventStore, WrongExpectedVersionError } from '@app/event-store';
+import { type AppendBatcher, type EventStore, WrongExpectedVersionError } from '@app/event-store';
 import { taskDecider } from '../domain/task.decider.js';
 import { taskStreamId } from '../domain/task-ids.js';
 import type { BookEntry } from './task-book.js';
-import type { AppendBatcher } from './append-batcher.js';
 import { TaskStreamWriter } from './stream-writer.js';
 
 /**

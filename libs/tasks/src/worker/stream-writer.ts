@@ -1,6 +1,5 @@
 import { fold, metadataOf, systemContext, toDomainEvent } from '@app/core';
-import { type EventStore, type NewEvent, WrongExpectedVersionError } from '@app/event-store';
-import type { AppendBatcher } from './append-batcher.js';
+import { type AppendBatcher, type EventStore, type NewEvent, WrongExpectedVersionError } from '@app/event-store';
 import { randomUUID } from 'node:crypto';
 import { taskDecider, type TaskCommand } from '../domain/task.decider.js';
 import type { TaskEvent } from '../domain/task.events.js';

@@ -1,6 +1,6 @@
 import { DomainError } from '@app/core';
 import { type Pool, type PoolClient } from '@app/database';
-import { type AllSubscription, EVENT_STORE, type EventStore, type Position, type RecordedEvent, WrongExpectedVersionError } from '@app/event-store';
+import { AppendBatcher, type AllSubscription, EVENT_STORE, type EventStore, type Position, type RecordedEvent, WrongExpectedVersionError } from '@app/event-store';
 import { PG_POOL } from '@app/platform';
 import { readCheckpoint } from '@app/projections';
 import { type BeforeApplicationShutdown, Inject, Injectable, Logger, type OnApplicationBootstrap, Optional } from '@nestjs/common';
@@ -10,7 +10,6 @@ import type { TaskState } from '../domain/task.state.js';
 import type { TaskHandler } from '../registry/task-type.js';
 import { TaskTypeRegistry } from '../registry/task-type.registry.js';
 import { leaseLostAbort, shutdownAbort } from './abort-reasons.js';
-import { AppendBatcher } from './append-batcher.js';
 import { Capacity } from './capacity.js';
 import { triggerOccurrence } from './occurrences.js';
 import { TASK_PROGRESS_PUBLISHER, type TaskProgressPublisher } from './progress-publisher.js';

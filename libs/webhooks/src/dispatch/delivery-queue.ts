@@ -1,23 +1,24 @@
 import type { PoolClient } from '@app/database';
-import type { EventMetadata, EventStore } from '@app/event-store';
+import type { EventMetadata, StreamAppender } from '@app/event-store';
 import type { ScheduledData } from '../deliveries/delivery.decider.js';
 import { deliveryStreamId } from '../deliveries/delivery.decider.js';
 import { scheduledEventIdFor } from '../deliveries/delivery-ids.js';
 import { mapLimit } from './leader-lock.js';
 
 export const WEBHOOKS_CHANNEL = 'opsledger_webhooks';
-const APPEND_CONCURRENCY = 8;
+/** With the postgres event store the appends in flight are written together in batches (AppendBatcher). */
+const APPEND_CONCURRENCY = 256;
 
 /**
  * Records each delivery as the first event of its own stream. The event id derives from the delivery id, so
  * a second append (the router read its batch again after a crash) is an idempotent retry, never a second delivery.
  */
-export async function appendScheduled(store: EventStore, deliveries: readonly ScheduledData[], metadataOf: (d: ScheduledData) => EventMetadata): Promise<void> {
+export async function appendScheduled(appends: StreamAppender, deliveries: readonly ScheduledData[], metadataOf: (d: ScheduledData) => EventMetadata): Promise<void> {
   await mapLimit(deliveries, APPEND_CONCURRENCY, (d) =>
-    store.appendToStream(
+    appends.append(
       deliveryStreamId(d.deliveryId),
       [{ id: scheduledEventIdFor(d.deliveryId), type: 'WebhookDeliveryScheduled', data: d, metadata: metadataOf(d) }],
-      { expectedRevision: 'no_stream' },
+      'no_stream',
     ),
   );
 }

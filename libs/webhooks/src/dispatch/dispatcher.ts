@@ -1,6 +1,6 @@
 import { type ExternalEvent, fold, toDomainEvent } from '@app/core';
 import type { Pool } from '@app/database';
-import { type EventStore, WrongExpectedVersionError } from '@app/event-store';
+import { type EventStore, type StreamAppender, WrongExpectedVersionError } from '@app/event-store';
 import type { Logger } from '@nestjs/common';
 import { randomBytes, randomUUID } from 'node:crypto';
 import os from 'node:os';
@@ -80,8 +80,8 @@ export class WebhookDispatcher {
   constructor(
     private readonly pool: Pool,
     private readonly store: EventStore,
-    /** Appends of delivery events (see WebhookDelivery). */
-    private readonly deliveryStore: EventStore,
+    /** Appends of delivery events (see WebhookDelivery): attempts finishing together are written together. */
+    private readonly deliveryAppends: StreamAppender,
     private readonly box: SecretBox,
     private readonly http: WebhookHttpClient,
     private readonly logger: Logger,
@@ -301,10 +301,10 @@ export class WebhookDispatcher {
         return events;
       }
       try {
-        const appended = await this.deliveryStore.appendToStream(
+        const appended = await this.deliveryAppends.append(
           stream,
           events.map((e) => ({ id: randomUUID(), type: e.type, data: e.data, metadata })),
-          { expectedRevision: revision },
+          revision,
         );
         const next = events.reduce((s, e) => deliveryDecider.evolve(s, e), state);
         const attempted = events.find((e) => e.type === 'WebhookDeliveryAttempted');

@@ -1,6 +1,6 @@
 import { type ExternalEventCatalog, handleCommand, systemContext, toExternalEvent } from '@app/core';
 import { type Pool, withTransaction } from '@app/database';
-import type { EventMetadata, EventStore, Position } from '@app/event-store';
+import type { EventMetadata, EventStore, Position, StreamAppender } from '@app/event-store';
 import type { Logger } from '@nestjs/common';
 import type { ScheduledData } from '../deliveries/delivery.decider.js';
 import { endpointDecider, endpointStreamId } from '../endpoints/endpoint.decider.js';
@@ -39,7 +39,7 @@ export class ReplayWorker {
   constructor(
     private readonly pool: Pool,
     private readonly store: EventStore,
-    private readonly deliveryStore: EventStore,
+    private readonly deliveryAppends: StreamAppender,
     private readonly catalog: ExternalEventCatalog,
     private readonly endpoint: (id: string) => RegisteredEndpoint | undefined,
     private readonly logger: Logger,
@@ -104,7 +104,7 @@ export class ReplayWorker {
           metadata.set(planned.deliveryId, causedBy(event, 'webhook-replay'));
         }
       }
-      await appendScheduled(this.deliveryStore, deliveries, (d) => metadata.get(d.deliveryId)!);
+      await appendScheduled(this.deliveryAppends, deliveries, (d) => metadata.get(d.deliveryId)!);
       await enqueue(client, deliveries, (d) => metadata.get(d.deliveryId)!.correlationId);
       const last = events.length ? events[events.length - 1].position : null;
       const scheduled = job.scheduled + deliveries.length;

@@ -1,6 +1,6 @@
 import { type ExternalEventCatalog, toExternalEvent } from '@app/core';
 import { type Pool, type PoolClient, withTransaction } from '@app/database';
-import { type AllSubscription, comparePositions, type EventMetadata, type EventStore, type Position, type RecordedEvent, START, type SubscriptionBatch } from '@app/event-store';
+import { type AllSubscription, comparePositions, type EventMetadata, type EventStore, type Position, type RecordedEvent, START, type StreamAppender, type SubscriptionBatch } from '@app/event-store';
 import type { Logger } from '@nestjs/common';
 import { type DeliveryEvent, deliveryStreamId, type ScheduledData } from '../deliveries/delivery.decider.js';
 import { ENDPOINT_STATE_EVENT_TYPES, type EndpointEvent } from '../endpoints/endpoint.decider.js';
@@ -48,7 +48,7 @@ export class WebhookRouter {
     private readonly pool: Pool,
     private readonly store: EventStore,
     /** Appends of delivery events (see WebhookDelivery). */
-    private readonly deliveryStore: EventStore,
+    private readonly deliveryAppends: StreamAppender,
     private readonly catalog: ExternalEventCatalog,
     connectionString: string,
     private readonly logger: Logger,
@@ -172,7 +172,7 @@ export class WebhookRouter {
 
   private async handle(batch: SubscriptionBatch): Promise<void> {
     const { deliveries, metadata, redeliveries, replays } = this.plan(batch);
-    if (deliveries.length) await appendScheduled(this.deliveryStore, deliveries, (d) => metadata.get(d.deliveryId)!);
+    if (deliveries.length) await appendScheduled(this.deliveryAppends, deliveries, (d) => metadata.get(d.deliveryId)!);
     if (!deliveries.length && !redeliveries.length && !replays.length && Date.now() - this.persistedAt < IDLE_PERSIST_MS) return;
     await withTransaction(this.pool, async (client) => {
       await this.fence(client);

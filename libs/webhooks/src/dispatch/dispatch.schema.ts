@@ -125,7 +125,11 @@ $$;`,
     // a claim round take 10 ms at 2k rows, growing with the table). Every statement in it has an index
     // path, so it plans each call afresh and never scans the table.
     id: 'webhooks/102-claim-plans',
-    sql: `ALTER FUNCTION webhook_claim(text, uuid[], text[], bigint[], integer[], timestamptz[], text[], integer[], double precision[], integer[], boolean[])
+    // The in-flight count reads only the leased rows: with claimed_until in the key it is an index condition,
+    // so the planner no longer counts through an endpoint's whole backlog on the due index.
+    sql: `DROP INDEX webhook_queue_in_flight;
+CREATE INDEX webhook_queue_in_flight ON webhook_queue (endpoint_id, claimed_until) WHERE status = 'pending' AND claimed_until > '-infinity';
+ALTER FUNCTION webhook_claim(text, uuid[], text[], bigint[], integer[], timestamptz[], text[], integer[], double precision[], integer[], boolean[])
   SET plan_cache_mode = force_custom_plan;
 ALTER FUNCTION webhook_claim(text, uuid[], text[], bigint[], integer[], timestamptz[], text[], integer[], double precision[], integer[], boolean[])
   SET enable_seqscan = off;`,

@@ -29,6 +29,29 @@ export function defineSmokeSuite(backend: EventStoreBackend): void {
       expect(got.body).toMatchObject({ key: 'ci/a', value: { n: 1 }, version: 1 });
     });
 
+    test('/metrics: Prometheus text for metrics:read (members, or a scoped token), 401 without a token, 403 for automation', async () => {
+      expect((await api.call('GET', '/metrics', undefined, { token: null })).status).toBe(401);
+      const automation = (await api.call('POST', '/api/application-tokens', { name: 'bot', role: 'application' })).body.token;
+      const denied = await api.call('GET', '/metrics', undefined, { token: automation });
+      expect(denied.status).toBe(403);
+      expect(denied.body).toMatchObject({ code: 'INSUFFICIENT_SCOPE' });
+      expect((await api.call('GET', '/api/metrics')).status).toBe(404);
+
+      const scraper = (await api.call('POST', '/api/application-tokens', { name: 'prometheus', role: 'member', scopes: ['metrics:read'] })).body.token;
+      await api.call('GET', '/api/key-value/metrics%2Fmissing', undefined, { token: scraper });
+      const scraped = await api.call('GET', '/metrics', undefined, { token: scraper });
+      expect(scraped.status).toBe(200);
+      expect(scraped.headers.get('content-type')).toMatch(/^text\/plain/);
+      const text = scraped.body as string;
+      // Routes by their pattern (never the raw key), with the status of each answer.
+      expect(text).toMatch(/opsledger_http_request_duration_seconds_count\{method="GET",route="\/api\/key-value\/:key",status="403"\} 1\n/);
+      expect(text).toMatch(/opsledger_http_request_duration_seconds_count\{method="GET",route="\/metrics",status="401"\} 1\n/);
+      expect(text).not.toContain('metrics%2Fmissing');
+      expect(text).toMatch(/opsledger_projection_behind\{projection="key-value"\} [01]\n/);
+      expect(text).toMatch(/opsledger_projection_leader\{projection="key-value"\} 1\n/);
+      expect(text).toContain('opsledger_api_process_cpu_seconds_total');
+    });
+
     test('the process manager expires keys whose TTL passed', async () => {
       const pm = await startTestProcessManager(api.databaseUrl, store.env);
       try {

@@ -8,7 +8,11 @@ import { TasksModule } from '@app/tasks';
 import { WebhooksModule } from '@app/webhooks';
 import { type DynamicModule, Module } from '@nestjs/common';
 import { TerminusModule } from '@nestjs/terminus';
+import { EVENT_STORE, type EventStore } from '@app/event-store';
+import { ProjectionPositions, ProjectionRunner } from '@app/projections';
 import { HealthController } from './health.controller.js';
+import { MetricsController } from './metrics.controller.js';
+import { ApiMetrics, METRICS } from './metrics.js';
 
 export interface ApiModuleOptions {
   config: EnvConfig;
@@ -37,7 +41,14 @@ export class ApiModule {
         WebhooksModule,
         TasksModule,
       ],
-      controllers: [HealthController],
+      controllers: [HealthController, MetricsController],
+      providers: [
+        {
+          provide: METRICS,
+          inject: [EVENT_STORE, ProjectionPositions, ProjectionRunner],
+          useFactory: (store: EventStore, positions: ProjectionPositions, runner: ProjectionRunner) => new ApiMetrics(store, positions, runner),
+        },
+      ],
     };
   }
 }

@@ -8,6 +8,7 @@ import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { randomUUID } from 'node:crypto';
 import { ApiModule } from './app.module.js';
+import { type ApiMetrics, METRICS } from './metrics.js';
 import { RequestValidationPipe } from './request-validation.pipe.js';
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
@@ -41,10 +42,12 @@ export async function createApiApp(options: ApiAppOptions): Promise<NestFastifyA
     logger: new PinoNestLogger(logger),
     bufferLogs: false,
   });
-  app.setGlobalPrefix('api');
+  // /metrics where Prometheus looks for it; everything else under /api.
+  app.setGlobalPrefix('api', { exclude: ['metrics'] });
   app.useGlobalPipes(new RequestValidationPipe());
   app.useGlobalFilters(new ProblemDetailsFilter());
   const fastify = app.getHttpAdapter().getInstance();
+  app.get<ApiMetrics>(METRICS).instrument(fastify);
   fastify.addHook('onSend', async (request, reply, payload) => {
     reply.header('x-request-id', request.id);
     return payload;

@@ -17,6 +17,7 @@ export const PERMISSIONS = [
   'webhooks:trigger',
   'audit:read',
   'admin:projections',
+  'metrics:read',
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 

@@ -1,8 +1,7 @@
 import type pg from 'pg';
 import { IdempotencyConflictError, WrongExpectedVersionError } from '../errors.js';
 import type { AppendResult, EventStore, NewEvent } from '../types.js';
-// The postgres event store wakes its subscribers on this channel after each append; a batch does the same.
-import { EVENTS_CHANNEL } from './notifier.js';
+import { PostgresEventStore } from './postgres-event-store.js';
 
 interface Pending {
   streamId: string;
@@ -31,16 +30,18 @@ export interface StreamAppender {
 export class AppendBatcher implements StreamAppender {
   private readonly queue: Pending[] = [];
   private inFlight = 0;
-  private notifying = false;
-  private notifyAgain = false;
+
+  private readonly postgres: PostgresEventStore | null;
 
   constructor(
     private readonly store: EventStore,
     private readonly pool: pg.Pool,
-  ) {}
+  ) {
+    this.postgres = store instanceof PostgresEventStore ? store : null;
+  }
 
   append(streamId: string, events: readonly NewEvent[], expected: bigint | 'no_stream'): Promise<AppendResult> {
-    if (this.store.kind !== 'postgres') return this.store.appendToStream(streamId, events, { expectedRevision: expected });
+    if (!this.postgres) return this.store.appendToStream(streamId, events, { expectedRevision: expected });
     return new Promise((resolve, reject) => {
       this.queue.push({ streamId, events, expected, resolve, reject });
       if (this.queue.length === 1) setImmediate(() => this.flush());
@@ -85,22 +86,7 @@ export class AppendBatcher implements StreamAppender {
         p.reject(new IdempotencyConflictError(p.streamId, p.events[0].id));
       }
     }
-    if (wrote) this.notify();
-  }
-
-  /** After the commit, never inside it; coalesced like the store's own notifier. */
-  private notify(): void {
-    if (this.notifying) {
-      this.notifyAgain = true;
-      return;
-    }
-    this.notifying = true;
-    void (async () => {
-      do {
-        this.notifyAgain = false;
-        await this.pool.query(`SELECT pg_notify('${EVENTS_CHANNEL}', '')`).catch(() => undefined);
-      } while (this.notifyAgain);
-      this.notifying = false;
-    })();
+    // After the commit, never inside it: the store's notifier wakes local subscribers at once and NOTIFYs the rest.
+    if (wrote) this.postgres?.published();
   }
 }

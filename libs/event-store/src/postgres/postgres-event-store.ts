@@ -131,6 +131,11 @@ export class PostgresEventStore implements EventStore {
     };
   }
 
+  /** After a commit that wrote events some other way (AppendBatcher): wakes this process's subscribers at once, others by NOTIFY. */
+  published(): void {
+    this.notifier.published();
+  }
+
   async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
     const backwards = options.direction === 'backwards';
     const params: unknown[] = [streamId];

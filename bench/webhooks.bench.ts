@@ -8,7 +8,8 @@
 //   paced:      events at 500/s for 5 s, event → receipt p50/p99 (target p99 ≤ 100 ms); and at 20/s, a
 //               rate far below saturation, for the latency of the pipeline itself.
 //   raw loop:   the same receiver, undici POSTs of a body of the same size: 30,000 with the dispatcher's
-//               concurrency (3 endpoints × 10), then at the paced rate (3 POSTs per event).
+//               concurrency (3 endpoints × 10), then at the paced rate (3 POSTs per event); and once more
+//               committing one row per POST (informational: the least a system that records deliveries does).
 import { createPool } from '@app/database';
 import { PostgresEventStore } from '@app/event-store';
 import { type ChildProcess, fork, spawn } from 'node:child_process';
@@ -183,18 +184,44 @@ async function run(ctx: BenchContext): Promise<void> {
     }));
     await receiver.until(EVENTS * ENDPOINTS, 60_000);
     const rawRate = (EVENTS * ENDPOINTS) / ((receiver.lastAt - rawStarted) / 1000);
+
+    // The same loop recording each delivery durably: one row per POST with its status, committed before the
+    // next POST of that worker (what the least a delivery system that can answer "was it delivered?" does).
+    ctx.report.log('raw undici loop + one INSERT per POST');
+    await pool.query('CREATE TABLE bench_raw_deliveries (id integer PRIMARY KEY, endpoint integer NOT NULL, status integer NOT NULL, at timestamptz NOT NULL DEFAULT now())');
+    const recordPool = createPool(databaseUrl, { max: ENDPOINTS * CONCURRENCY, applicationName: 'bench-raw-record' });
+    let recordedRate: number;
+    try {
+      await receiver.reset();
+      const recordStarted = now();
+      let recordNext = 0;
+      await Promise.all(Array.from({ length: ENDPOINTS * CONCURRENCY }, async (_, w) => {
+        const endpoint = (w % ENDPOINTS) + 1;
+        while (recordNext < EVENTS * ENDPOINTS) {
+          const n = recordNext++;
+          const res = await request(`${receiverUrl}/${endpoint}`, { dispatcher: agent, method: 'POST', headers: { 'content-type': 'application/json', 'webhook-id': `msg_${n}` }, body: body(n) });
+          await res.body.dump();
+          await recordPool.query('INSERT INTO bench_raw_deliveries (id, endpoint, status) VALUES ($1, $2, $3)', [n, endpoint, res.statusCode]);
+        }
+      }));
+      await receiver.until(EVENTS * ENDPOINTS, 60_000);
+      recordedRate = (EVENTS * ENDPOINTS) / ((now() - recordStarted) / 1000);
+    } finally {
+      await recordPool.end();
+    }
     const fanOut = (n: number) => Promise.all(Array.from({ length: ENDPOINTS }, (_, i) => post(`/${i + 1}`, n)));
     const rawPaced = await latencyAt(PACED_RATE, fanOut);
     const rawLight = await latencyAt(LIGHT_RATE, fanOut);
     ctx.report.log(`raw: ${formatNumber(rawRate)} POSTs/s; at ${PACED_RATE}/s p50 ${formatNumber(rawPaced.p50)} ms, p99 ${formatNumber(rawPaced.p99)} ms; at ${LIGHT_RATE}/s p99 ${formatNumber(rawLight.p99)} ms`);
 
     ctx.report.row({ metric: `deliveries/s (${EVENTS} events × ${ENDPOINTS})`, ours: oursRate, peer: 'raw undici loop', peerValue: rawRate, target: { min: 0.5 }, unit: '/s' });
+    ctx.report.row({ metric: `deliveries/s (${EVENTS} events × ${ENDPOINTS})`, ours: oursRate, peer: 'raw loop + INSERT per POST', peerValue: recordedRate, unit: '/s' });
     ctx.report.row({ metric: `event→receipt p50 at ${PACED_RATE} events/s`, ours: oursPaced.p50, peer: 'raw undici loop', peerValue: rawPaced.p50, unit: 'ms' });
     ctx.report.row({ metric: `event→receipt p99 at ${PACED_RATE} events/s`, ours: oursPaced.p99, peer: 'raw undici loop', peerValue: rawPaced.p99, unit: 'ms' });
     ctx.report.row({ metric: `event→receipt p50 at ${LIGHT_RATE} events/s`, ours: oursLight.p50, peer: 'raw undici loop', peerValue: rawLight.p50, unit: 'ms' });
     ctx.report.row({ metric: `event→receipt p99 at ${LIGHT_RATE} events/s`, ours: oursLight.p99, peer: 'raw undici loop', peerValue: rawLight.p99, unit: 'ms' });
     ctx.report.note(`target event→receipt p99 ≤ 100 ms at ${PACED_RATE} events/s: ${oursPaced.p99 <= 100 ? 'met' : 'MISSED'} (${formatNumber(oursPaced.p99)} ms); throughput run: event→receipt p50 ${formatNumber(oursLoaded.p50)} ms, p99 ${formatNumber(oursLoaded.p99)} ms (queueing: all events written at once)`);
-    ctx.report.note(`each delivery: a Scheduled event, an Attempted + Succeeded append, Standard Webhooks signature, the api projecting the delivery history; endpoints at maxConcurrency ${CONCURRENCY}; raw loop: ${ENDPOINTS * CONCURRENCY} concurrent undici POSTs, no signing, nothing recorded`);
+    ctx.report.note(`each delivery: a Scheduled event, an Attempted + Succeeded append, Standard Webhooks signature, the api projecting the delivery history; endpoints at maxConcurrency ${CONCURRENCY}; raw loop: ${ENDPOINTS * CONCURRENCY} concurrent undici POSTs, no signing, nothing recorded; "+ INSERT per POST": the same loop committing one row per delivery (informational, no target)`);
   } finally {
     await agent.close();
     await store.close();

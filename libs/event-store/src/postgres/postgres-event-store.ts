@@ -190,12 +190,32 @@ export class PostgresEventStore implements EventStore {
     }
   }
 
+  /**
+   * The last stable event (below the oldest running writer). Like readAll, it waits (bounded) while events
+   * committed before the call sit behind an older open transaction (of any database on the server), so the
+   * head includes every append that returned before the call.
+   */
   async headPosition(): Promise<Position | null> {
-    const { rows } = await this.pool.query<{ tx: string; pos: string }>(
-      `SELECT transaction_id::text AS tx, global_position AS pos FROM es_events
-       WHERE transaction_id < ${VISIBLE_BELOW} ORDER BY transaction_id DESC, global_position DESC LIMIT 1`,
-    );
-    return rows[0] ? { commit: BigInt(rows[0].tx), prepare: BigInt(rows[0].pos) } : null;
+    const deadline = Date.now() + READ_ALL_SETTLE_MS;
+    let callXmax: string | null = null;
+    for (let delay = 1; ; delay = Math.min(delay * 2, 50)) {
+      type HeadRow = { kind: string; tx: string | null; pos: string | null; xmax: string | null };
+      const { rows }: { rows: HeadRow[] } = await this.pool.query<HeadRow>(
+        `WITH h AS MATERIALIZED (SELECT pg_snapshot_xmin(s) AS xmin, pg_snapshot_xmax(s) AS xmax FROM pg_current_snapshot() s)
+         (SELECT 'h' AS kind, transaction_id::text AS tx, global_position AS pos, NULL AS xmax FROM es_events
+           WHERE transaction_id < (SELECT xmin FROM h) ORDER BY transaction_id DESC, global_position DESC LIMIT 1)
+         UNION ALL
+         (SELECT 'p', NULL, NULL, NULL FROM es_events
+           WHERE transaction_id >= (SELECT xmin FROM h) AND transaction_id < COALESCE($1::text::xid8, (SELECT xmax FROM h)) LIMIT 1)
+         UNION ALL SELECT 'x', NULL, NULL, (SELECT xmax FROM h)::text`,
+        [callXmax],
+      );
+      callXmax ??= rows.find((r) => r.kind === 'x')!.xmax;
+      const head = rows.find((r) => r.kind === 'h');
+      const waiting = rows.some((r) => r.kind === 'p');
+      if (!waiting || Date.now() + delay > deadline) return head ? { commit: BigInt(head.tx!), prepare: BigInt(head.pos!) } : null;
+      await new Promise((r) => setTimeout(r, delay));
+    }
   }
 
   /**

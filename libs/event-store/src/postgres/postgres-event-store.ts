@@ -31,7 +31,7 @@ interface EventRow {
 /** Shortest gap between two reads of a subscription whose previous read found none of its events. */
 const IDLE_READ_MS = 15;
 
-/** How long readAll waits for older open transactions to commit so that it sees every earlier append. */
+/** How long readAll and headPosition wait for older open transactions to commit so that they see every earlier append. */
 const READ_ALL_SETTLE_MS = 2000;
 
 const COLUMNS = `transaction_id::text AS tx, global_position AS pos, event_id, stream_id, revision, type, data, metadata, created_at`;
@@ -162,9 +162,7 @@ export class PostgresEventStore implements EventStore {
   async readAll(options: ReadAllOptions = {}): Promise<RecordedEvent[]> {
     const from = afterPosition(options.fromPosition);
     const maxCount = options.maxCount ?? 4096;
-    const deadline = Date.now() + READ_ALL_SETTLE_MS;
-    let callXmax: string | null = null;
-    for (let delay = 1; ; delay = Math.min(delay * 2, 50)) {
+    return this.settled(async (callXmax) => {
       const params: unknown[] = [from.commit < 0n ? '0' : from.commit.toString(), from.prepare.toString()];
       const filter = filterSql(options.filter, params);
       params.push(maxCount, callXmax);
@@ -183,11 +181,9 @@ export class PostgresEventStore implements EventStore {
         params,
       );
       const events = rows.filter((r) => r.kind === 'e').map(toEvent);
-      callXmax ??= rows.find((r) => r.kind === 'x')!.xmax;
-      const waiting = rows.some((r) => r.kind === 'p');
-      if (!waiting || events.length >= maxCount || Date.now() + delay > deadline) return events;
-      await new Promise((r) => setTimeout(r, delay));
-    }
+      // A full page is an answer as it is: the caller reads on from its end.
+      return { value: events, xmax: rows.find((r) => r.kind === 'x')!.xmax, waiting: events.length < maxCount && rows.some((r) => r.kind === 'p') };
+    });
   }
 
   /**
@@ -196,11 +192,8 @@ export class PostgresEventStore implements EventStore {
    * head includes every append that returned before the call.
    */
   async headPosition(): Promise<Position | null> {
-    const deadline = Date.now() + READ_ALL_SETTLE_MS;
-    let callXmax: string | null = null;
-    for (let delay = 1; ; delay = Math.min(delay * 2, 50)) {
-      type HeadRow = { kind: string; tx: string | null; pos: string | null; xmax: string | null };
-      const { rows }: { rows: HeadRow[] } = await this.pool.query<HeadRow>(
+    return this.settled(async (callXmax) => {
+      const { rows } = await this.pool.query<{ kind: string; tx: string | null; pos: string | null; xmax: string | null }>(
         `WITH h AS MATERIALIZED (SELECT pg_snapshot_xmin(s) AS xmin, pg_snapshot_xmax(s) AS xmax FROM pg_current_snapshot() s)
          (SELECT 'h' AS kind, transaction_id::text AS tx, global_position AS pos, NULL AS xmax FROM es_events
            WHERE transaction_id < (SELECT xmin FROM h) ORDER BY transaction_id DESC, global_position DESC LIMIT 1)
@@ -210,10 +203,27 @@ export class PostgresEventStore implements EventStore {
          UNION ALL SELECT 'x', NULL, NULL, (SELECT xmax FROM h)::text`,
         [callXmax],
       );
-      callXmax ??= rows.find((r) => r.kind === 'x')!.xmax;
       const head = rows.find((r) => r.kind === 'h');
-      const waiting = rows.some((r) => r.kind === 'p');
-      if (!waiting || Date.now() + delay > deadline) return head ? { commit: BigInt(head.tx!), prepare: BigInt(head.pos!) } : null;
+      return {
+        value: head ? { commit: BigInt(head.tx!), prepare: BigInt(head.pos!) } : null,
+        xmax: rows.find((r) => r.kind === 'x')!.xmax!,
+        waiting: rows.some((r) => r.kind === 'p'),
+      };
+    });
+  }
+
+  /**
+   * Repeats a read while events committed before the first attempt (ids below that snapshot's xmax) still
+   * wait behind an older open transaction, backing off from 1 to 50 ms, for at most READ_ALL_SETTLE_MS;
+   * then answers with the stable part.
+   */
+  private async settled<T>(read: (callXmax: string | null) => Promise<{ value: T; xmax: string; waiting: boolean }>): Promise<T> {
+    const deadline = Date.now() + READ_ALL_SETTLE_MS;
+    let callXmax: string | null = null;
+    for (let delay = 1; ; delay = Math.min(delay * 2, 50)) {
+      const { value, xmax, waiting } = await read(callXmax);
+      callXmax ??= xmax;
+      if (!waiting || Date.now() + delay > deadline) return value;
       await new Promise((r) => setTimeout(r, delay));
     }
   }

@@ -177,6 +177,41 @@ test('redelivery of a delivery whose queue row was pruned (settled long ago) wor
   await deliveriesWhen(api, hook.id, (items) => items[0]?.status === 'succeeded' && items[0].attemptCount === 2);
 });
 
+test('deliveries not attempted yet are listed and readable as pending, and cannot be redelivered', async () => {
+  // One request per 100 s: the first goes out at once, the other three wait in the queue, never attempted.
+  const hook = await createWebhook(api, receiver, '/queued', { ...kvEvents('queued/'), rateLimitPerSecond: 0.01 });
+  for (let i = 0; i < 4; i++) await setKey(`queued/${i}`, i);
+  await received(receiver, '/queued', 1);
+  const items = await deliveriesWhen(api, hook.id, (list) => list.length === 4 && list.filter((d: any) => d.status === 'succeeded').length === 1);
+  const waiting = items.filter((d: any) => d.status === 'pending');
+  expect(waiting).toHaveLength(3);
+  for (const d of waiting) expect(d).toMatchObject({ eventType: 'key-value.entry.set', attemptCount: 0, attempts: [], webhookId: expect.stringMatching(/^msg_/), completedAt: null });
+  // Newest first, across what was attempted and what was not; pages of one walk the same order.
+  const created = items.map((d: any) => Date.parse(d.createdAt));
+  expect(created).toEqual([...created].sort((a, b) => b - a));
+  const walked: string[] = [];
+  for (let cursor: string | null = null, n = 0; n < 10; n++) {
+    const page: any = await api.call('GET', `/api/webhooks/${hook.id}/deliveries?limit=1${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
+    expect(page.status).toBe(200);
+    walked.push(...page.body.items.map((d: any) => d.id));
+    cursor = page.body.nextCursor;
+    if (!cursor) break;
+  }
+  expect(walked).toEqual(items.map((d: any) => d.id));
+  const pendingOnly = await api.call('GET', `/api/webhooks/${hook.id}/deliveries?status=pending`);
+  expect(pendingOnly.body.items.map((d: any) => d.id).sort()).toEqual(waiting.map((d: any) => d.id).sort());
+  const detail = await api.call('GET', `/api/webhooks/deliveries/${waiting[0].id}`);
+  expect(detail.status).toBe(200);
+  expect(detail.body).toMatchObject({ id: waiting[0].id, status: 'pending', attempts: [], payload: { type: 'key-value.entry.set', data: expect.objectContaining({ key: expect.stringMatching(/^queued\//) }) } });
+  expectProblem(await api.call('POST', `/api/webhooks/deliveries/${waiting[0].id}/redeliver`), 409, 'DELIVERY_PENDING');
+  // Deleting the endpoint cancels them: each is then recorded (Scheduled and Cancelled) and read from the read model.
+  expect((await api.call('DELETE', `/api/webhooks/${hook.id}`)).status).toBe(204);
+  await eventually(async () => {
+    const d = (await api.call('GET', `/api/webhooks/deliveries/${waiting[0].id}`)).body;
+    return d.status === 'cancelled' ? d : undefined;
+  }, 15_000, 'the waiting delivery to be cancelled');
+});
+
 test('test events and custom events', async () => {
   const hook = await createWebhook(api, receiver, '/custom', { events: ['deploy.*'] });
   const test = await api.call('POST', `/api/webhooks/${hook.id}/test`, { data: { hello: 'world' } });

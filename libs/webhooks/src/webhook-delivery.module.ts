@@ -52,8 +52,8 @@ export class WebhookDelivery implements OnApplicationBootstrap, OnApplicationShu
       autoDisableAfterMs: config.OPSLEDGER_WEBHOOK_AUTO_DISABLE_AFTER_SECONDS * 1000,
       connectionString: databaseUrl,
     });
-    this.replays = new ReplayWorker(pool, store, deliveryAppends, catalog, (id) => this.dispatcher.endpoint(id), this.logger);
-    this.router = new WebhookRouter(pool, store, deliveryAppends, catalog, databaseUrl, this.logger, () => this.replays.kick());
+    this.replays = new ReplayWorker(pool, store, catalog, (id) => this.dispatcher.endpoint(id), this.logger);
+    this.router = new WebhookRouter(pool, store, catalog, databaseUrl, this.logger, () => this.replays.kick());
   }
 
   async onApplicationBootstrap(): Promise<void> {

@@ -78,6 +78,13 @@ export class GetDeliveryQuery extends Query<DeliveryView> {
 
 const isCursor = (v: unknown): v is [string, string] => Array.isArray(v) && v.length === 2 && v.every((x) => typeof x === 'string');
 const COLUMNS = 'delivery_id, endpoint_id, message_id, event_type, source_event_id, replay_id, test, status, attempts, next_attempt_at, created_at, completed_at';
+/**
+ * Deliveries not attempted yet exist only as queue rows (their stream starts with the first outcome): the
+ * same columns from the row and what its Scheduled event will say. Once the row moves on (revision ≥ 0) the
+ * delivery is read from the read model.
+ */
+const QUEUED_COLUMNS = `q.delivery_id, q.endpoint_id, q.message_id, q.payload->>'type' AS event_type, (q.scheduled->>'sourceEventId')::uuid AS source_event_id,
+  q.scheduled->>'replayId' AS replay_id, coalesce((q.scheduled->>'test')::boolean, false) AS test, q.status, q.attempts, q.next_attempt_at, q.created_at, NULL::timestamptz AS completed_at`;
 
 @QueryHandler(ListDeliveriesQuery)
 export class ListDeliveriesHandler implements IQueryHandler<ListDeliveriesQuery> {
@@ -88,12 +95,19 @@ export class ListDeliveriesHandler implements IQueryHandler<ListDeliveriesQuery>
     if (!exists.rowCount) throw new NotFoundError(`webhook endpoint ${endpointId.slice(0, 64)} not found`, 'WEBHOOK_NOT_FOUND');
     const after = decodeCursor(filter.cursor, isCursor);
     const params: unknown[] = [endpointId, filter.limit + 1];
-    let where = 'endpoint_id = $1';
-    if (filter.status) where += ` AND status = $${params.push(filter.status)}`;
+    const status = filter.status ? `$${params.push(filter.status)}` : null;
+    const cursor = after ? [`$${params.push(after[0])}::timestamptz`, `$${params.push(after[1])}::uuid`] : null;
     // Newest first; created_at is kept to the microsecond in the cursor (its text form), so paging never skips a row.
-    if (after) where += ` AND (created_at, delivery_id) < ($${params.push(after[0])}::timestamptz, $${params.push(after[1])}::uuid)`;
+    const where = (t: string) =>
+      [`${t}.endpoint_id = $1`, status && `${t}.status = ${status}`, cursor && `(${t}.created_at, ${t}.delivery_id) < (${cursor[0]}, ${cursor[1]})`].filter(Boolean).join(' AND ');
     const { rows } = await this.pool.query(
-      `SELECT ${COLUMNS}, created_at::text AS created_text FROM webhook_deliveries WHERE ${where} ORDER BY created_at DESC, delivery_id DESC LIMIT $2`,
+      `SELECT ${COLUMNS}, created_at::text AS created_text FROM (
+         (SELECT ${COLUMNS} FROM webhook_deliveries d WHERE ${where('d')} ORDER BY d.created_at DESC, d.delivery_id DESC LIMIT $2)
+         UNION ALL
+         (SELECT ${QUEUED_COLUMNS} FROM webhook_queue q WHERE ${where('q')} AND q.revision < 0 AND q.status = 'pending'
+            AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.delivery_id = q.delivery_id)
+          ORDER BY q.created_at DESC, q.delivery_id DESC LIMIT $2)
+       ) page ORDER BY created_at DESC, delivery_id DESC LIMIT $2`,
       params,
     );
     const page = rows.slice(0, filter.limit);
@@ -108,7 +122,8 @@ export class GetDeliveryHandler implements IQueryHandler<GetDeliveryQuery> {
   constructor(@Inject(PG_POOL) private readonly pool: Pool) {}
 
   async execute({ deliveryId }: GetDeliveryQuery): Promise<DeliveryView> {
-    const { rows } = await this.pool.query(`SELECT ${COLUMNS}, payload FROM webhook_deliveries WHERE delivery_id = $1`, [deliveryId]);
+    let { rows } = await this.pool.query(`SELECT ${COLUMNS}, payload FROM webhook_deliveries WHERE delivery_id = $1`, [deliveryId]);
+    if (!rows[0]) ({ rows } = await this.pool.query(`SELECT ${QUEUED_COLUMNS}, q.payload FROM webhook_queue q WHERE q.delivery_id = $1 AND q.revision < 0`, [deliveryId]));
     if (!rows[0]) throw new NotFoundError(`delivery ${deliveryId} not found`, 'DELIVERY_NOT_FOUND');
     return { ...view(rows[0], await attemptsOf(this.pool, [deliveryId])), payload: rows[0].payload };
   }

@@ -1,6 +1,7 @@
 import type { PoolClient } from '@app/database';
 import type { RecordedEvent } from '@app/event-store';
 import type { Projection } from '@app/projections';
+import { webhookDispatchMigrations } from '../dispatch/dispatch.schema.js';
 import { DELIVERY_EVENT_TYPES, type DeliveryEvent } from './delivery.decider.js';
 
 interface DeliveryRow {
@@ -100,6 +101,8 @@ CREATE TABLE webhook_endpoint_health (
   successes_total bigint NOT NULL DEFAULT 0
 );`,
     },
+    // The delivery queue too (the process manager's tables): the api lists deliveries not attempted yet from it.
+    ...webhookDispatchMigrations,
   ],
 
   async apply(client: PoolClient, events: readonly RecordedEvent[]) {

@@ -134,4 +134,77 @@ ALTER FUNCTION webhook_claim(text, uuid[], text[], bigint[], integer[], timestam
 ALTER FUNCTION webhook_claim(text, uuid[], text[], bigint[], integer[], timestamptz[], text[], integer[], double precision[], integer[], boolean[])
   SET enable_seqscan = off;`,
   },
+  {
+    // A delivery's stream starts with its first attempt: the router only stores the queue row (revision -1,
+    // with what the Scheduled event will say in \`scheduled\`), in the transaction that moves its checkpoint;
+    // the dispatcher appends Scheduled together with the first outcome. One append per delivery instead of two.
+    id: 'webhooks/103-scheduled-with-first-attempt',
+    // The api lists those rows beside the read model's (newest first, by the Scheduled event's time).
+    // Plans are cached again (planning every statement on every call was half the claim's cost); with
+    // sequential scans off for the function, the cached generic plans keep to the indexes.
+    sql: `ALTER TABLE webhook_queue ADD COLUMN scheduled jsonb;
+CREATE INDEX webhook_queue_unrecorded ON webhook_queue (endpoint_id, created_at DESC, delivery_id DESC) WHERE revision < 0 AND status = 'pending';
+DROP FUNCTION webhook_claim(text, uuid[], text[], bigint[], integer[], timestamptz[], text[], integer[], double precision[], integer[], boolean[]);
+CREATE FUNCTION webhook_claim(
+  p_owner text,
+  p_done_ids uuid[], p_done_status text[], p_done_revision bigint[], p_done_attempts integer[], p_done_next timestamptz[],
+  p_endpoints text[], p_concurrency integer[], p_rate double precision[], p_lease_ms integer[], p_any_time boolean[]
+) RETURNS TABLE (delivery_id uuid, endpoint_id text, message_id text, correlation_id text, revision bigint, attempts integer, retry_base integer, claims integer, payload jsonb, scheduled jsonb)
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+  v_now timestamptz := clock_timestamp();
+  v_free integer;
+  v_tokens double precision;
+  v_burst double precision;
+  v_taken integer;
+  r record;
+BEGIN
+  -- Finished attempts first: their slots count as free below. Only the lease holder completes; a row that
+  -- moved on meanwhile (a redelivery request) keeps its newer state and only loses the lease.
+  UPDATE webhook_queue q SET
+    status = CASE WHEN q.revision <= c.revision THEN c.status ELSE q.status END,
+    attempts = CASE WHEN q.revision <= c.revision THEN c.attempts ELSE q.attempts END,
+    next_attempt_at = CASE WHEN q.revision <= c.revision THEN coalesce(c.next_at, q.next_attempt_at) ELSE q.next_attempt_at END,
+    revision = greatest(q.revision, c.revision),
+    claimed_until = '-infinity',
+    claimed_by = NULL
+  FROM unnest(p_done_ids, p_done_status, p_done_revision, p_done_attempts, p_done_next) AS c(id, status, revision, attempts, next_at)
+  WHERE q.delivery_id = c.id AND q.claimed_by = p_owner;
+
+  FOR i IN 1 .. coalesce(array_length(p_endpoints, 1), 0) LOOP
+    PERFORM pg_advisory_xact_lock(1703, hashtext(p_endpoints[i]));
+    SELECT p_concurrency[i] - count(*) INTO v_free FROM webhook_queue q
+      WHERE q.endpoint_id = p_endpoints[i] AND q.status = 'pending' AND q.claimed_until > '-infinity' AND q.claimed_until > v_now;
+    CONTINUE WHEN v_free <= 0;
+    IF p_rate[i] IS NOT NULL THEN
+      v_burst := greatest(p_rate[i], 1);
+      INSERT INTO webhook_rate_buckets AS b VALUES (p_endpoints[i], v_burst, v_now) ON CONFLICT DO NOTHING;
+      SELECT least(v_burst, b.tokens + extract(epoch FROM v_now - b.refilled_at) * p_rate[i]) INTO v_tokens
+        FROM webhook_rate_buckets b WHERE b.endpoint_id = p_endpoints[i];
+      v_free := least(v_free, floor(v_tokens)::integer);
+      CONTINUE WHEN v_free <= 0;
+    END IF;
+    v_taken := 0;
+    FOR r IN
+      UPDATE webhook_queue q SET claimed_until = v_now + p_lease_ms[i] * interval '1 millisecond', claimed_by = p_owner, claims = q.claims + 1
+      FROM (SELECT w.delivery_id FROM webhook_queue w
+            WHERE w.endpoint_id = p_endpoints[i] AND w.status = 'pending' AND (p_any_time[i] OR w.next_attempt_at <= v_now) AND w.claimed_until <= v_now
+            ORDER BY w.next_attempt_at LIMIT v_free FOR UPDATE SKIP LOCKED) AS picked
+      WHERE q.delivery_id = picked.delivery_id
+      RETURNING q.delivery_id, q.endpoint_id, q.message_id, q.correlation_id, q.revision, q.attempts, q.retry_base, q.claims, q.payload, q.scheduled
+    LOOP
+      delivery_id := r.delivery_id; endpoint_id := r.endpoint_id; message_id := r.message_id; correlation_id := r.correlation_id; revision := r.revision;
+      attempts := r.attempts; retry_base := r.retry_base; claims := r.claims; payload := r.payload; scheduled := r.scheduled;
+      v_taken := v_taken + 1;
+      RETURN NEXT;
+    END LOOP;
+    IF p_rate[i] IS NOT NULL THEN
+      UPDATE webhook_rate_buckets b SET tokens = v_tokens - v_taken, refilled_at = v_now WHERE b.endpoint_id = p_endpoints[i];
+    END IF;
+  END LOOP;
+END;
+$$;
+ALTER FUNCTION webhook_claim(text, uuid[], text[], bigint[], integer[], timestamptz[], text[], integer[], double precision[], integer[], boolean[]) SET enable_seqscan = off;`,
+  },
 ];

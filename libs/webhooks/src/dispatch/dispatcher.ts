@@ -5,11 +5,12 @@ import type { Logger } from '@nestjs/common';
 import { randomBytes, randomUUID } from 'node:crypto';
 import os from 'node:os';
 import pg from 'pg';
-import { type DeliveryCommand, deliveryDecider, type DeliveryEvent, type DeliveryState, deliveryStreamId } from '../deliveries/delivery.decider.js';
+import { scheduledEventIdFor } from '../deliveries/delivery-ids.js';
+import { type DeliveryCommand, deliveryDecider, type DeliveryEvent, type DeliveryState, deliveryStreamId, type ScheduledData } from '../deliveries/delivery.decider.js';
 import { WEBHOOK_PROVIDERS } from '../deliveries/providers.js';
 import type { SecretBox } from '../security/secret-box.js';
 import { signatureHeader } from '../security/signing.js';
-import { WEBHOOKS_CHANNEL } from './delivery-queue.js';
+import { type QueuedScheduled, WEBHOOKS_CHANNEL } from './delivery-queue.js';
 import type { RegisteredEndpoint } from './endpoint-registry.js';
 import { EndpointHealth } from './endpoint-health.js';
 import { LiveEndpointRegistry } from './live-registry.js';
@@ -25,6 +26,8 @@ interface ClaimedRow {
   retry_base: number;
   claims: number;
   payload: ExternalEvent;
+  /** Set while the delivery's stream does not exist yet (revision -1): what its Scheduled event says. */
+  scheduled: QueuedScheduled | null;
 }
 
 interface Completion {
@@ -303,8 +306,8 @@ export class WebhookDispatcher {
       try {
         const appended = await this.deliveryAppends.append(
           stream,
-          events.map((e) => ({ id: randomUUID(), type: e.type, data: e.data, metadata })),
-          revision,
+          [...(revision < 0n ? [this.scheduledEvent(row)] : []), ...events.map((e) => ({ id: randomUUID(), type: e.type, data: e.data, metadata }))],
+          revision < 0n ? 'no_stream' : revision,
         );
         const next = events.reduce((s, e) => deliveryDecider.evolve(s, e), state);
         const attempted = events.find((e) => e.type === 'WebhookDeliveryAttempted');
@@ -318,6 +321,19 @@ export class WebhookDispatcher {
         revision = recorded.length ? recorded[recorded.length - 1].revision : -1n;
       }
     }
+  }
+
+  /**
+   * The first event of a delivery's stream, written with its first outcome. Its id derives from the delivery
+   * id, and its data and metadata come from the queue row the router stored: every writer makes the same one.
+   */
+  private scheduledEvent(row: ClaimedRow) {
+    const s = row.scheduled;
+    if (!s) throw new Error(`queue row of delivery ${row.delivery_id} has neither a stream nor its scheduled data`);
+    const data: ScheduledData = {
+      deliveryId: row.delivery_id, endpointId: row.endpoint_id, messageId: row.message_id, sourceEventId: s.sourceEventId, replayId: s.replayId, test: s.test, payload: row.payload, scheduledAt: s.scheduledAt,
+    };
+    return { id: scheduledEventIdFor(row.delivery_id), type: 'WebhookDeliveryScheduled', data, metadata: { actor: s.actor, correlationId: row.correlation_id, causationId: s.causationId } };
   }
 
   /** The current secret, and the previous one while its overlap lasts: receivers on either secret verify. */

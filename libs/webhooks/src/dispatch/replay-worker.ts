@@ -1,10 +1,10 @@
 import { type ExternalEventCatalog, handleCommand, systemContext, toExternalEvent } from '@app/core';
 import { type Pool, withTransaction } from '@app/database';
-import type { EventMetadata, EventStore, Position, StreamAppender } from '@app/event-store';
+import type { EventMetadata, EventStore, Position } from '@app/event-store';
 import type { Logger } from '@nestjs/common';
 import type { ScheduledData } from '../deliveries/delivery.decider.js';
 import { endpointDecider, endpointStreamId } from '../endpoints/endpoint.decider.js';
-import { appendScheduled, enqueue } from './delivery-queue.js';
+import { enqueue } from './delivery-queue.js';
 import { planDelivery } from './delivery-planner.js';
 import type { RegisteredEndpoint } from './endpoint-registry.js';
 import { causedBy } from './router.js';
@@ -39,7 +39,6 @@ export class ReplayWorker {
   constructor(
     private readonly pool: Pool,
     private readonly store: EventStore,
-    private readonly deliveryAppends: StreamAppender,
     private readonly catalog: ExternalEventCatalog,
     private readonly endpoint: (id: string) => RegisteredEndpoint | undefined,
     private readonly logger: Logger,
@@ -104,8 +103,7 @@ export class ReplayWorker {
           metadata.set(planned.deliveryId, causedBy(event, 'webhook-replay'));
         }
       }
-      await appendScheduled(this.deliveryAppends, deliveries, (d) => metadata.get(d.deliveryId)!);
-      await enqueue(client, deliveries, (d) => metadata.get(d.deliveryId)!.correlationId);
+      await enqueue(client, deliveries, (d) => metadata.get(d.deliveryId)!);
       const last = events.length ? events[events.length - 1].position : null;
       const scheduled = job.scheduled + deliveries.length;
       if (finished) {

@@ -1,10 +1,10 @@
 import { type ExternalEventCatalog, toExternalEvent } from '@app/core';
 import { type Pool, type PoolClient, withTransaction } from '@app/database';
-import { type AllSubscription, comparePositions, type EventMetadata, type EventStore, type Position, type RecordedEvent, START, type StreamAppender, type SubscriptionBatch } from '@app/event-store';
+import { type AllSubscription, comparePositions, type EventMetadata, type EventStore, type Position, type RecordedEvent, START, type SubscriptionBatch } from '@app/event-store';
 import type { Logger } from '@nestjs/common';
 import { type DeliveryEvent, deliveryStreamId, type ScheduledData } from '../deliveries/delivery.decider.js';
 import { ENDPOINT_STATE_EVENT_TYPES, type EndpointEvent } from '../endpoints/endpoint.decider.js';
-import { appendScheduled, enqueue, WEBHOOKS_CHANNEL } from './delivery-queue.js';
+import { enqueue, WEBHOOKS_CHANNEL } from './delivery-queue.js';
 import { planDelivery, planTestDelivery } from './delivery-planner.js';
 import { EndpointRegistry } from './endpoint-registry.js';
 import { LeaderLock } from './leader-lock.js';
@@ -29,9 +29,10 @@ export function causedBy(event: RecordedEvent, id: string): EventMetadata {
 
 /**
  * Turns events into deliveries. One process at a time (advisory lock) follows $all from a checkpoint in
- * PostgreSQL; for each public event it matches the endpoints as they were at that position, records each
- * delivery as events, then stores the queue rows and the checkpoint in one transaction. A crash before that
- * commit reads the batch again: the deterministic delivery ids make the second pass change nothing.
+ * PostgreSQL; for each public event it matches the endpoints as they were at that position and stores the
+ * deliveries' queue rows and the checkpoint in one transaction. A crash before that commit reads the batch
+ * again: the deterministic delivery ids make the second pass change nothing. Each delivery's stream starts
+ * when the dispatcher records its first outcome (Scheduled and Attempted in one append).
  */
 export class WebhookRouter {
   private readonly lock: LeaderLock;
@@ -47,8 +48,6 @@ export class WebhookRouter {
   constructor(
     private readonly pool: Pool,
     private readonly store: EventStore,
-    /** Appends of delivery events (see WebhookDelivery). */
-    private readonly deliveryAppends: StreamAppender,
     private readonly catalog: ExternalEventCatalog,
     connectionString: string,
     private readonly logger: Logger,
@@ -172,14 +171,13 @@ export class WebhookRouter {
 
   private async handle(batch: SubscriptionBatch): Promise<void> {
     const { deliveries, metadata, redeliveries, replays } = this.plan(batch);
-    if (deliveries.length) await appendScheduled(this.deliveryAppends, deliveries, (d) => metadata.get(d.deliveryId)!);
     if (!deliveries.length && !redeliveries.length && !replays.length && Date.now() - this.persistedAt < IDLE_PERSIST_MS) return;
     await withTransaction(this.pool, async (client) => {
       await this.fence(client);
-      await enqueue(client, deliveries, (d) => metadata.get(d.deliveryId)!.correlationId);
+      await enqueue(client, deliveries, (d) => metadata.get(d.deliveryId)!);
       if (redeliveries.length) {
         const correlation = new Map(redeliveries.map((r) => [r.delivery_id, r.correlation]));
-        await enqueue(client, await this.pruned(client, redeliveries), (d) => correlation.get(d.deliveryId)!);
+        await enqueue(client, await this.pruned(client, redeliveries), (d) => ({ actor: { kind: 'system', id: 'webhook-router' }, correlationId: correlation.get(d.deliveryId)!, causationId: d.deliveryId }));
         await client.query(
           `UPDATE webhook_queue q SET status = 'pending', next_attempt_at = now(), revision = r.revision, attempts = r.attempts, retry_base = r.attempts
            FROM jsonb_to_recordset($1::jsonb) AS r(delivery_id uuid, revision bigint, attempts integer)

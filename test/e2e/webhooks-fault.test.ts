@@ -8,7 +8,7 @@ import { startTestApi, type TestApi } from '../support/api.js';
 import { connectDatabase, eventually, sleep } from '../support/problem.js';
 import { cleanEnv, distScript, spawnNode, type Spawned } from '../support/processes.js';
 import { WebhookReceiver } from '../support/webhook-receiver.js';
-import { createWebhook, TEST_ENCRYPTION_KEY, verified } from '../support/webhooks.js';
+import { createWebhook, DELIVERY_RECORDS, TEST_ENCRYPTION_KEY, verified } from '../support/webhooks.js';
 
 const ENV = { OPSLEDGER_WEBHOOK_ALLOWLIST: '127.0.0.1/32', OPSLEDGER_ENCRYPTION_KEY: TEST_ENCRYPTION_KEY };
 const PATHS = ['/a', '/b', '/c'];
@@ -64,7 +64,7 @@ test('SIGKILL during retries with the receiver down: every delivery arrives once
 
   const total = EVENTS * PATHS.length;
   await eventually(
-    async () => ((await count(`SELECT count(*)::int AS n FROM es_events WHERE type = 'WebhookDeliverySucceeded'`)) >= total ? true : undefined),
+    async () => ((await count(`SELECT count(*)::int AS n FROM (${DELIVERY_RECORDS}) r WHERE type = 'WebhookDeliverySucceeded'`)) >= total ? true : undefined),
     50_000,
     `${total} successful deliveries`,
   );
@@ -80,8 +80,8 @@ test('SIGKILL during retries with the receiver down: every delivery arrives once
     expect([...byId.values()].every((bodies) => bodies.size === 1)).toBe(true);
     expect([...byId.values()].map((b) => JSON.parse([...b][0]).n).sort((x, y) => x - y)).toEqual(Array.from({ length: EVENTS }, (_, n) => n));
   }
-  expect(await count(`SELECT count(*)::int AS n FROM es_events WHERE type = 'WebhookDeliveryScheduled'`)).toBe(total);
-  expect(await count(`SELECT count(*)::int AS n FROM es_events WHERE type = 'WebhookDeliverySucceeded'`)).toBe(total);
-  expect(await count(`SELECT count(DISTINCT stream_id)::int AS n FROM es_events WHERE type = 'WebhookDeliverySucceeded'`)).toBe(total);
+  expect(await count(`SELECT count(*)::int AS n FROM (${DELIVERY_RECORDS}) r WHERE type = 'WebhookDeliveryScheduled'`)).toBe(total);
+  expect(await count(`SELECT count(*)::int AS n FROM (${DELIVERY_RECORDS}) r WHERE type = 'WebhookDeliverySucceeded'`)).toBe(total);
+  expect(await count(`SELECT count(DISTINCT stream_id)::int AS n FROM (${DELIVERY_RECORDS}) r WHERE type = 'WebhookDeliverySucceeded'`)).toBe(total);
   expect(await count(`SELECT count(*)::int AS n FROM webhook_queue WHERE status <> 'succeeded'`)).toBe(0);
 }, 120_000);

@@ -7,7 +7,7 @@ import { startTestApi, type TestApi } from '../support/api.js';
 import { startTestProcessManager } from '../support/process-manager.js';
 import { connectDatabase, eventually, sleep } from '../support/problem.js';
 import { WebhookReceiver } from '../support/webhook-receiver.js';
-import { createWebhook, received, TEST_ENCRYPTION_KEY } from '../support/webhooks.js';
+import { createWebhook, DELIVERY_RECORDS, received, TEST_ENCRYPTION_KEY } from '../support/webhooks.js';
 
 const ENV = { OPSLEDGER_WEBHOOK_ALLOWLIST: '127.0.0.1/32', OPSLEDGER_ENCRYPTION_KEY: TEST_ENCRYPTION_KEY };
 const PATHS = ['/one', '/two', '/three'];
@@ -84,7 +84,7 @@ test('two process managers share the work without sending any attempt twice, and
     expect(new Set(ids).size).toBe(90);
   }
   const counts = await db.query<{ type: string; n: number }>(
-    `SELECT type, count(*)::int AS n FROM es_events WHERE type IN ('WebhookDeliveryScheduled', 'WebhookDeliveryAttempted', 'WebhookDeliverySucceeded') GROUP BY type ORDER BY type`,
+    `SELECT type, count(*)::int AS n FROM (${DELIVERY_RECORDS}) r WHERE type IN ('WebhookDeliveryScheduled', 'WebhookDeliveryAttempted', 'WebhookDeliverySucceeded') GROUP BY type ORDER BY type`,
   );
   expect(counts.rows).toEqual([
     { type: 'WebhookDeliveryAttempted', n: 270 },

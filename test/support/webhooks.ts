@@ -35,3 +35,15 @@ export function deliveriesWhen(api: TestApi, endpointId: string, done: (items: a
     return done(items) ? items : undefined;
   }, timeoutMs, what);
 }
+
+/**
+ * Delivery events as one row per delivery event (type, stream_id), with the batch events of first-attempt
+ * successes (WebhookDeliveriesSucceeded) expanded into the Scheduled, Attempted and Succeeded they stand for.
+ */
+export const DELIVERY_RECORDS = `
+  SELECT type, stream_id FROM es_events WHERE type LIKE 'WebhookDelivery%'
+  UNION ALL
+  SELECT t.type, 'webhook-delivery-' || (d->'scheduled'->>'deliveryId') FROM es_events e
+    CROSS JOIN jsonb_array_elements(e.data->'deliveries') AS d
+    CROSS JOIN (VALUES ('WebhookDeliveryScheduled'), ('WebhookDeliveryAttempted'), ('WebhookDeliverySucceeded')) AS t(type)
+  WHERE e.type = 'WebhookDeliveriesSucceeded'`;

@@ -123,7 +123,7 @@ export class GetDeliveryHandler implements IQueryHandler<GetDeliveryQuery> {
 
   async execute({ deliveryId }: GetDeliveryQuery): Promise<DeliveryView> {
     let { rows } = await this.pool.query(`SELECT ${COLUMNS}, payload FROM webhook_deliveries WHERE delivery_id = $1`, [deliveryId]);
-    if (!rows[0]) ({ rows } = await this.pool.query(`SELECT ${QUEUED_COLUMNS}, q.payload FROM webhook_queue q WHERE q.delivery_id = $1 AND q.revision < 0`, [deliveryId]));
+    if (!rows[0]) ({ rows } = await this.pool.query(`SELECT ${QUEUED_COLUMNS}, q.payload FROM webhook_queue q WHERE q.delivery_id = $1 AND q.revision < 0 AND q.status = 'pending'`, [deliveryId]));
     if (!rows[0]) throw new NotFoundError(`delivery ${deliveryId} not found`, 'DELIVERY_NOT_FOUND');
     return { ...view(rows[0], await attemptsOf(this.pool, [deliveryId])), payload: rows[0].payload };
   }

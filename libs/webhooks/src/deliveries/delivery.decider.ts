@@ -119,7 +119,8 @@ export const deliveryDecider: Decider<DeliveryCommand, DeliveryState, DeliveryEv
       case 'WebhookDeliveryAttempted':
         return { ...state, attempts: event.data.attempt };
       case 'WebhookDeliverySucceeded':
-        return { ...state, status: 'succeeded' };
+        // A stream copied from a batch (see delivery-batch.ts) holds Succeeded without its Attempted events.
+        return { ...state, status: 'succeeded', attempts: Math.max(state.attempts, event.data.attempt) };
       case 'WebhookDeliveryFailed':
         return { ...state, status: 'failed' };
       case 'WebhookDeliveryCancelled':

@@ -2,6 +2,7 @@ import type { PoolClient } from '@app/database';
 import type { RecordedEvent } from '@app/event-store';
 import type { Projection } from '@app/projections';
 import { webhookDispatchMigrations } from '../dispatch/dispatch.schema.js';
+import { DELIVERY_BATCH_EVENT_TYPE, type DeliveryBatchEvent, expandDeliveryBatch } from './delivery-batch.js';
 import { DELIVERY_EVENT_TYPES, type DeliveryEvent } from './delivery.decider.js';
 
 interface DeliveryRow {
@@ -53,7 +54,7 @@ const upsert = (table: string, key: string, columns: readonly string[]) =>
  */
 export const webhookDeliveryProjection: Projection = {
   name: 'webhook-deliveries',
-  eventTypes: DELIVERY_EVENT_TYPES,
+  eventTypes: [...DELIVERY_EVENT_TYPES, DELIVERY_BATCH_EVENT_TYPE],
   migrations: [
     {
       id: 'webhooks/002-deliveries',
@@ -106,7 +107,9 @@ CREATE TABLE webhook_endpoint_health (
   ],
 
   async apply(client: PoolClient, events: readonly RecordedEvent[]) {
-    const typed = events.map((e) => ({ type: e.type, data: e.data }) as DeliveryEvent);
+    const typed = events.flatMap((e) =>
+      e.type === DELIVERY_BATCH_EVENT_TYPE ? expandDeliveryBatch(e.data as DeliveryBatchEvent['data']) : [{ type: e.type, data: e.data } as DeliveryEvent],
+    );
     const deliveryIds = [...new Set(typed.filter((e) => e.type !== 'WebhookDeliveryScheduled').map((e) => e.data.deliveryId))];
     const endpointIds = [...new Set(typed.filter((e) => e.type === 'WebhookDeliveryAttempted').map((e) => e.data.endpointId))];
     const deliveries = new Map<string, DeliveryRow>();

@@ -5,6 +5,7 @@ import type { Logger } from '@nestjs/common';
 import { randomBytes, randomUUID } from 'node:crypto';
 import os from 'node:os';
 import pg from 'pg';
+import { DELIVERY_BATCH_EVENT_TYPE, deliveryBatchStreamId, type SucceededEntry } from '../deliveries/delivery-batch.js';
 import { scheduledEventIdFor } from '../deliveries/delivery-ids.js';
 import { type DeliveryCommand, deliveryDecider, type DeliveryEvent, type DeliveryState, deliveryStreamId, type ScheduledData } from '../deliveries/delivery.decider.js';
 import { WEBHOOK_PROVIDERS } from '../deliveries/providers.js';
@@ -38,6 +39,51 @@ interface Completion {
   nextAt: string | null;
 }
 
+/**
+ * Collects first-attempt successes and writes them as one WebhookDeliveriesSucceeded event per flush, into a
+ * new stream (no_stream: through the AppendBatcher, with the other delivery appends). A flush starts when the
+ * previous one has returned, or at once when idle, so entries wait at most one append.
+ */
+class SuccessBatcher {
+  private pending: { entry: SucceededEntry; resolve: () => void; reject: (error: unknown) => void }[] = [];
+  private flushing = false;
+
+  constructor(private readonly appends: StreamAppender, private readonly owner: string) {}
+
+  add(entry: SucceededEntry): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.pending.push({ entry, resolve, reject });
+      if (!this.flushing) setImmediate(() => void this.flush());
+      this.flushing = true;
+    });
+  }
+
+  private async flush(): Promise<void> {
+    while (this.pending.length) {
+      const batch = this.pending.splice(0, MAX_SUCCESS_BATCH);
+      const batchId = randomUUID();
+      try {
+        await this.appends.append(
+          deliveryBatchStreamId(batchId),
+          [{
+            id: batchId,
+            type: DELIVERY_BATCH_EVENT_TYPE,
+            data: { deliveries: batch.map((b) => b.entry) },
+            metadata: { actor: { kind: 'system', id: 'webhook-dispatcher' }, correlationId: batchId, causationId: batchId, dispatcher: this.owner },
+          }],
+          'no_stream',
+        );
+        for (const b of batch) b.resolve();
+      } catch (error) {
+        for (const b of batch) b.reject(error);
+      }
+    }
+    this.flushing = false;
+  }
+}
+
+const MAX_SUCCESS_BATCH = 500;
+
 /** A lease outlives the longest attempt by this much, so a live sender never loses its claim. */
 const LEASE_MARGIN_MS = 10_000;
 const SWEEP_LEASE_MS = 30_000;
@@ -69,6 +115,7 @@ export class WebhookDispatcher {
   /** Disabled or deleted endpoints whose pending deliveries must be cancelled. */
   private readonly sweep = new Set<string>();
   private completions: Completion[] = [];
+  private readonly successes: SuccessBatcher;
   private listener: pg.Client | null = null;
   private wakeUp: (() => void) | null = null;
   private wakeRequested = false;
@@ -91,6 +138,7 @@ export class WebhookDispatcher {
     private readonly options: DispatcherOptions,
   ) {
     this.health = new EndpointHealth(pool, store, logger, options.autoDisableAfterMs);
+    this.successes = new SuccessBatcher(deliveryAppends, this.owner);
     this.registry = new LiveEndpointRegistry(store, logger, (endpoint) => {
       if (endpoint.status !== 'enabled') this.sweep.add(endpoint.id);
       this.wake();
@@ -270,6 +318,7 @@ export class WebhookDispatcher {
       await this.record(row, state, revision, { type: 'CancelDelivery', reason: endpoint.status === 'deleted' ? 'endpoint-deleted' : 'endpoint-disabled', now: new Date() });
       return;
     }
+    if (revision < 0n && row.claims > 1 && (await this.settledInBatch(row))) return;
     const { definition } = endpoint;
     const formatted = WEBHOOK_PROVIDERS[definition.provider](row.payload, definition.template);
     const timestamp = new Date();
@@ -286,11 +335,44 @@ export class WebhookDispatcher {
         'webhook-signature': signatureHeader(this.secretsOf(endpoint, timestamp.getTime()), row.message_id, timestamp, formatted.body),
       },
     });
-    const events = await this.record(row, state, revision, { type: 'RecordAttempt', result, policy: definition.retry, random: Math.random(), now: new Date() });
+    const command: DeliveryCommand = { type: 'RecordAttempt', result, policy: definition.retry, random: Math.random(), now: new Date() };
+    const events = (revision < 0n && (await this.recordFirstSuccess(row, state, command))) || (await this.record(row, state, revision, command));
     const attempted = events.find((e) => e.type === 'WebhookDeliveryAttempted');
     if (attempted?.type !== 'WebhookDeliveryAttempted') return;
     if (attempted.data.outcome === 'gone') await this.health.disable(endpoint.id, 'gone', `${definition.url} answered 410 Gone`);
     await this.health.noteOutcome(endpoint, attempted.data.outcome === 'succeeded', result.startedAt);
+  }
+
+  /**
+   * A delivery without a stream whose first attempt succeeded joins the next batch event (see
+   * delivery-batch.ts): deliveries succeeding within a few milliseconds of each other are one append.
+   * Answers null (record it in its own stream instead) when the attempt did not succeed or the batch failed.
+   */
+  private async recordFirstSuccess(row: ClaimedRow, state: DeliveryState, command: DeliveryCommand): Promise<DeliveryEvent[] | null> {
+    const events = deliveryDecider.decide(command, state);
+    const [attempted, succeeded] = events;
+    if (events.length !== 2 || attempted.type !== 'WebhookDeliveryAttempted' || succeeded.type !== 'WebhookDeliverySucceeded') return null;
+    const scheduled = this.scheduledEvent(row);
+    try {
+      await this.successes.add({ scheduled: scheduled.data, attempt: attempted.data, at: succeeded.data.at, correlationId: row.correlation_id, causationId: scheduled.metadata.causationId });
+    } catch (error) {
+      this.logger.warn({ err: error, deliveryId: row.delivery_id, msg: 'recording a batch of successful deliveries failed; recording this one on its own' });
+      return null;
+    }
+    this.complete({ id: row.delivery_id, status: 'succeeded', revision: -1n, attempts: attempted.data.attempt, nextAt: null });
+    return events;
+  }
+
+  /**
+   * A row without a stream claimed before (a lease lost with its process): its success may sit in a batch event
+   * whose completion never reached the queue. The read model has folded that batch in long before a lease runs
+   * out (timeout + LEASE_MARGIN_MS), so it tells; the row is completed as it was, nothing is sent again.
+   */
+  private async settledInBatch(row: ClaimedRow): Promise<boolean> {
+    const { rows } = await this.pool.query<{ attempts: number }>(`SELECT attempts FROM webhook_deliveries WHERE delivery_id = $1 AND status = 'succeeded'`, [row.delivery_id]);
+    if (!rows[0]) return false;
+    this.complete({ id: row.delivery_id, status: 'succeeded', revision: -1n, attempts: rows[0].attempts, nextAt: null });
+    return true;
   }
 
   /** Appends what the decider makes of the command at the claimed revision; on a concurrent change, folds the stream and decides again. */
@@ -333,7 +415,7 @@ export class WebhookDispatcher {
     const data: ScheduledData = {
       deliveryId: row.delivery_id, endpointId: row.endpoint_id, messageId: row.message_id, sourceEventId: s.sourceEventId, replayId: s.replayId, test: s.test, payload: row.payload, scheduledAt: s.scheduledAt,
     };
-    return { id: scheduledEventIdFor(row.delivery_id), type: 'WebhookDeliveryScheduled', data, metadata: { actor: s.actor, correlationId: row.correlation_id, causationId: s.causationId } };
+    return { id: scheduledEventIdFor(row.delivery_id), type: 'WebhookDeliveryScheduled' as const, data, metadata: { actor: s.actor, correlationId: row.correlation_id, causationId: s.causationId } };
   }
 
   /** The current secret, and the previous one while its overlap lasts: receivers on either secret verify. */

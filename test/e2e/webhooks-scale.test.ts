@@ -39,8 +39,8 @@ test('concurrent claims are disjoint and stay within the concurrency limit and t
     const client = new pg.Client({ connectionString: api.databaseUrl });
     await client.connect();
     try {
-      const { rows } = await client.query<{ delivery_id: string; endpoint_id: string }>(
-        `SELECT delivery_id, endpoint_id FROM webhook_claim($1, '{}', '{}', '{}', '{}', '{}', ARRAY['claim-a', 'claim-b'], ARRAY[6, 40], ARRAY[NULL, 0.1]::float8[], ARRAY[60000, 60000], ARRAY[false, false])`,
+      const { rows } = await client.query<{ delivery_id: string; endpoint_id: string; owner: string }>(
+        `SELECT delivery_id, endpoint_id, $1::text AS owner FROM webhook_claim($1, '{}', '{}', '{}', '{}', '{}', ARRAY['claim-a', 'claim-b'], ARRAY[6, 40], ARRAY[NULL, 0.1]::float8[], ARRAY[60000, 60000], ARRAY[false, false])`,
         [owner],
       );
       return rows;
@@ -57,6 +57,14 @@ test('concurrent claims are disjoint and stay within the concurrency limit and t
     // Ten seconds later (moved back rather than waited for) the bucket holds one request again.
     await db.query(`UPDATE webhook_rate_buckets SET refilled_at = refilled_at - interval '10 seconds' WHERE endpoint_id = 'claim-b'`);
     expect((await claim('later')).map((r) => r.endpoint_id)).toEqual(['claim-b']);
+    // A caller whose requests have finished (outcomes being recorded, leases held) has those slots free again.
+    const owner = all.find((r) => r.endpoint_id === 'claim-a')!;
+    const owned = all.filter((r) => r.endpoint_id === 'claim-a' && r.owner === owner.owner).length;
+    const { rows: more } = await db.query(
+      `SELECT endpoint_id FROM webhook_claim($1, '{}', '{}', '{}', '{}', '{}', ARRAY['claim-a'], ARRAY[6], ARRAY[NULL]::float8[], ARRAY[60000], ARRAY[false], ARRAY[$2::integer])`,
+      [owner.owner, owned],
+    );
+    expect(more).toHaveLength(owned);
   } finally {
     await db.query(`DELETE FROM webhook_queue WHERE endpoint_id LIKE 'claim-%'`);
   }

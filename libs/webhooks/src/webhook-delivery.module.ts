@@ -27,6 +27,7 @@ export class WebhookDelivery implements OnApplicationBootstrap, OnApplicationShu
   private readonly logger = new Logger('webhooks');
   private readonly http: WebhookHttpClient;
   private readonly deliveryPool: Pool | null;
+  private readonly claimPool: Pool;
   readonly dispatcher: WebhookDispatcher;
   readonly router: WebhookRouter;
   readonly replays: ReplayWorker;
@@ -48,9 +49,13 @@ export class WebhookDelivery implements OnApplicationBootstrap, OnApplicationShu
     // The batcher writes at most two batches at a time, and its NOTIFY after them.
     this.deliveryPool = store.kind === 'postgres' ? createPool(asyncCommitUrl(databaseUrl), { max: 3, applicationName: 'opsledger-webhook-appends' }) : null;
     const deliveryAppends = new AppendBatcher(store, this.deliveryPool ?? pool);
+    // Claim rounds (leases and completions) do not wait for the WAL flush either: losing the last of them in a
+    // database crash hands those rows out again (a repeated send, same webhook-id) or repeats their recording.
+    this.claimPool = createPool(asyncCommitUrl(databaseUrl), { max: 1, applicationName: 'opsledger-webhook-claims' });
     this.dispatcher = new WebhookDispatcher(pool, store, deliveryAppends, box, this.http, this.logger, {
       autoDisableAfterMs: config.OPSLEDGER_WEBHOOK_AUTO_DISABLE_AFTER_SECONDS * 1000,
       connectionString: databaseUrl,
+      claimPool: this.claimPool,
     });
     this.replays = new ReplayWorker(pool, store, catalog, (id) => this.dispatcher.endpoint(id), this.logger);
     this.router = new WebhookRouter(pool, store, catalog, databaseUrl, this.logger, () => this.replays.kick());
@@ -69,6 +74,7 @@ export class WebhookDelivery implements OnApplicationBootstrap, OnApplicationShu
     await this.dispatcher.stop();
     await this.http.close();
     await this.deliveryPool?.end();
+    await this.claimPool.end();
   }
 }
 

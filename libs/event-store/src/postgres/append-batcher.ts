@@ -73,11 +73,11 @@ export class AppendBatcher implements StreamAppender {
       for (const p of batch) p.reject(error);
       return;
     }
-    let wrote = false;
+    const wrote = new Set<string>();
     for (const row of rows) {
       const p = batch[row.ord - 1];
       if (row.status === 'ok' || row.status === 'duplicate') {
-        wrote ||= row.status === 'ok';
+        if (row.status === 'ok') for (const e of p.events) wrote.add(e.type);
         p.resolve({ nextExpectedRevision: BigInt(row.revision), position: { commit: BigInt(row.tx!), prepare: BigInt(row.pos!) } });
       } else if (row.status === 'wrong_expected') {
         const actual = BigInt(row.revision);
@@ -87,6 +87,6 @@ export class AppendBatcher implements StreamAppender {
       }
     }
     // After the commit, never inside it: the store's notifier wakes local subscribers at once and NOTIFYs the rest.
-    if (wrote) this.postgres?.published();
+    if (wrote.size) this.postgres?.published(wrote);
   }
 }

@@ -2,24 +2,42 @@ import pg from 'pg';
 
 export const EVENTS_CHANNEL = 'opsledger_events';
 
+/** Which appended event types wake a waiter; null: every wake-up (no filter, or a stream filter). */
+export type WakeFilter = ReadonlySet<string> | { prefixes: readonly string[]; types: ReadonlySet<string> } | null;
+
+/** Above this many distinct types since the last NOTIFY, it wakes everyone instead of naming them. */
+const MAX_NAMED_TYPES = 64;
+
+function wakes(filter: WakeFilter, types: readonly string[] | null): boolean {
+  if (!filter || !types) return true;
+  if (filter instanceof Set) return types.some((t) => filter.has(t));
+  const { prefixes, types: exact } = filter as { prefixes: readonly string[]; types: ReadonlySet<string> };
+  return types.some((t) => exact.has(t) || prefixes.some((p) => t.startsWith(p)));
+}
+
 /**
  * Wakes subscribers when events may have become visible: at once for appends made in this process,
  * through LISTEN/NOTIFY for appends made by other processes. NOTIFY is sent after the append's commit
  * (never inside it: a notifying transaction takes a global lock at commit, serialising writers), and
- * coalesced so a burst of appends costs one NOTIFY in flight at a time.
+ * coalesced so a burst of appends costs one NOTIFY in flight at a time. The wake-up names the event types
+ * appended since the last one (a JSON array; empty payload: any), and wakes only the subscribers whose type
+ * filter takes one of them: a projection of other events does not read a page for every append (it still
+ * polls, and so moves past what it skips, every poll interval).
  */
 export class EventNotifier {
-  private waiters = new Set<() => void>();
+  private waiters = new Map<() => void, WakeFilter>();
   private listener: pg.Client | null = null;
   private notifyInFlight = false;
   private notifyAgain = false;
+  /** Types appended since the last NOTIFY was sent; null: too many, or unknown (wake everyone). */
+  private unsent: Set<string> | null = new Set();
   private closed = false;
   private reconnectTimer: NodeJS.Timeout | null = null;
 
   constructor(private readonly pool: pg.Pool, private readonly connectionString: string) {}
 
-  /** Resolves on the next wake-up or after timeoutMs. */
-  wait(timeoutMs: number): { promise: Promise<void>; cancel(): void } {
+  /** Resolves on the next wake-up that concerns `filter`, or after timeoutMs. */
+  wait(timeoutMs: number, filter: WakeFilter = null): { promise: Promise<void>; cancel(): void } {
     let timer: NodeJS.Timeout;
     let wake!: () => void;
     const promise = new Promise<void>((resolve) => {
@@ -29,20 +47,24 @@ export class EventNotifier {
         resolve();
       };
       timer = setTimeout(wake, timeoutMs);
-      this.waiters.add(wake);
+      this.waiters.set(wake, filter);
     });
     return { promise, cancel: wake };
   }
 
-  wakeLocal(): void {
-    const waiters = [...this.waiters];
-    this.waiters.clear();
-    for (const wake of waiters) wake();
+  wakeLocal(types: readonly string[] | null = null): void {
+    for (const [wake, filter] of [...this.waiters]) if (wakes(filter, types)) wake();
   }
 
-  /** Called after a commit that wrote events. */
-  published(): void {
-    this.wakeLocal();
+  /** Called after a commit that wrote events of these types (undefined: unknown, wake everyone). */
+  published(types?: Iterable<string>): void {
+    const named = types ? [...new Set(types)] : null;
+    this.wakeLocal(named);
+    if (!named) this.unsent = null;
+    else if (this.unsent) {
+      for (const t of named) this.unsent.add(t);
+      if (this.unsent.size > MAX_NAMED_TYPES) this.unsent = null;
+    }
     if (this.notifyInFlight) {
       this.notifyAgain = true;
       return;
@@ -54,8 +76,10 @@ export class EventNotifier {
   private async sendNotify(): Promise<void> {
     do {
       this.notifyAgain = false;
+      const payload = this.unsent ? JSON.stringify([...this.unsent]) : '';
+      this.unsent = new Set();
       try {
-        await this.pool.query(`SELECT pg_notify('${EVENTS_CHANNEL}', '')`);
+        await this.pool.query(`SELECT pg_notify('${EVENTS_CHANNEL}', $1)`, [payload.length < 7000 ? payload : '']);
       } catch {
         // Subscribers fall back to polling; a lost wake-up only delays them.
       }
@@ -66,7 +90,7 @@ export class EventNotifier {
   async start(): Promise<void> {
     if (this.listener || this.closed) return;
     const client = new pg.Client({ connectionString: this.connectionString, application_name: 'opsledger-listen' });
-    client.on('notification', () => this.wakeLocal());
+    client.on('notification', (message) => this.wakeLocal(parseTypes(message.payload)));
     client.on('error', () => this.scheduleReconnect());
     client.on('end', () => this.scheduleReconnect());
     this.listener = client;
@@ -103,5 +127,15 @@ export class EventNotifier {
       client.on('error', () => undefined);
       await client.end().catch(() => undefined);
     }
+  }
+}
+
+function parseTypes(payload: string | undefined): string[] | null {
+  if (!payload) return null;
+  try {
+    const types: unknown = JSON.parse(payload);
+    return Array.isArray(types) && types.every((t) => typeof t === 'string') ? types : null;
+  } catch {
+    return null;
   }
 }

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { EventStoreUnavailableError, IdempotencyConflictError, WrongExpectedVersionError } from '../errors.js';
 import { comparePositions, START } from '../position.js';
@@ -14,7 +15,7 @@ import type {
   RecordedEvent,
   SubscribeToAllOptions,
 } from '../types.js';
-import { EventNotifier } from './notifier.js';
+import { EventNotifier, type WakeFilter } from './notifier.js';
 
 interface EventRow {
   tx: string;
@@ -67,6 +68,18 @@ function filterSql(filter: EventFilter | undefined, params: unknown[]): string {
     parts.push(`starts_with(stream_id, $${params.length})`);
   }
   return parts.length ? ` AND (${parts.join(' OR ')})` : '';
+}
+
+const statementNames = new Map<string, string>();
+
+/** A named statement (parsed and planned once per connection) for SQL built at run time: named by its text. */
+function named(text: string, values: unknown[]): pg.QueryConfig {
+  let name = statementNames.get(text);
+  if (!name) {
+    name = `opsledger_es_${createHash('sha1').update(text).digest('hex').slice(0, 16)}`;
+    if (statementNames.size < 256) statementNames.set(text, name);
+  }
+  return { name, text, values };
 }
 
 function afterPosition(from: Position | 'start' | undefined): Position {
@@ -124,7 +137,7 @@ export class PostgresEventStore implements EventStore {
       throw new WrongExpectedVersionError(streamId, expected, actual < 0n ? 'no_stream' : actual);
     }
     if (row.status === 'id_conflict') throw new IdempotencyConflictError(streamId, events[0].id);
-    if (row.status === 'ok') this.notifier.published();
+    if (row.status === 'ok') this.notifier.published(events.map((e) => e.type));
     return {
       nextExpectedRevision: BigInt(row.revision),
       position: { commit: BigInt(row.tx!), prepare: BigInt(row.pos!) },
@@ -132,8 +145,8 @@ export class PostgresEventStore implements EventStore {
   }
 
   /** After a commit that wrote events some other way (AppendBatcher): wakes this process's subscribers at once, others by NOTIFY. */
-  published(): void {
-    this.notifier.published();
+  published(types?: Iterable<string>): void {
+    this.notifier.published(types);
   }
 
   async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
@@ -237,7 +250,9 @@ export class PostgresEventStore implements EventStore {
     const params: unknown[] = [from.commit < 0n ? '0' : from.commit.toString(), from.prepare.toString()];
     const where = filterSql(filter, params);
     params.push(limit);
-    const { rows } = await this.pool.query<EventRow & { kind: string }>(
+    // A named statement per filter shape: subscriptions read a page on nearly every append, and planning this
+    // statement cost more than running it (0.18 against 0.07 ms per page, measured on 100k events).
+    const { rows } = await this.pool.query<EventRow & { kind: string }>(named(
       // xmin is read through a scalar subquery (an InitPlan) so that every branch uses it as an index
       // condition; joined as a table it was only a filter and the last two branches scanned the whole
       // table. Columns are qualified: an unqualified ORDER BY transaction_id would sort by the text output
@@ -253,7 +268,7 @@ export class PostgresEventStore implements EventStore {
        (SELECT 'p', e.transaction_id::text, e.global_position, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM es_events e
          WHERE e.transaction_id >= (SELECT xmin FROM h) ORDER BY e.transaction_id, e.global_position LIMIT 1)`,
       params,
-    );
+    ));
     const events: RecordedEvent[] = [];
     let head: Position | null = null;
     let pending = false;
@@ -282,6 +297,10 @@ export class PostgresEventStore implements EventStore {
       // The last batch handed over was full (caughtUp: false): if the next read finds nothing new, the
       // subscriber is told it caught up with an empty batch instead of waiting for the next append.
       let owesCaughtUp = false;
+      const { filter } = options;
+      const wakeFilter: WakeFilter = !filter || filter.streamPrefixes?.length
+        ? null
+        : { types: new Set(filter.eventTypes ?? []), prefixes: filter.eventTypePrefixes ?? [] };
       while (!closed) {
         // A subscription whose last read found none of its events reads again no sooner than IDLE_READ_MS
         // later: under a write load on other streams, it would otherwise query once per append.
@@ -289,7 +308,7 @@ export class PostgresEventStore implements EventStore {
         if (idle > 0) await new Promise((r) => setTimeout(r, idle));
         if (closed) break;
         // Register for a wake-up before reading, so an append between the read and the wait is not missed.
-        const wait = this.notifier.wait(this.pollIntervalMs);
+        const wait = this.notifier.wait(this.pollIntervalMs, wakeFilter);
         wakeUp = wait;
         let page: Awaited<ReturnType<PostgresEventStore['readPage']>>;
         const readAt = Date.now();

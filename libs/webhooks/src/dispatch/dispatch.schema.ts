@@ -142,13 +142,16 @@ ALTER FUNCTION webhook_claim(text, uuid[], text[], bigint[], integer[], timestam
     // The api lists those rows beside the read model's (newest first, by the Scheduled event's time).
     // Plans are cached again (planning every statement on every call was half the claim's cost); with
     // sequential scans off for the function, the cached generic plans keep to the indexes.
+    // p_sent: an endpoint's concurrency limits requests open at it, so a lease whose request has finished and
+    // is being recorded frees its slot (the lease itself stays until the outcome is recorded).
     sql: `ALTER TABLE webhook_queue ADD COLUMN scheduled jsonb;
 CREATE INDEX webhook_queue_unrecorded ON webhook_queue (endpoint_id, created_at DESC, delivery_id DESC) WHERE revision < 0 AND status = 'pending';
 DROP FUNCTION webhook_claim(text, uuid[], text[], bigint[], integer[], timestamptz[], text[], integer[], double precision[], integer[], boolean[]);
 CREATE FUNCTION webhook_claim(
   p_owner text,
   p_done_ids uuid[], p_done_status text[], p_done_revision bigint[], p_done_attempts integer[], p_done_next timestamptz[],
-  p_endpoints text[], p_concurrency integer[], p_rate double precision[], p_lease_ms integer[], p_any_time boolean[]
+  p_endpoints text[], p_concurrency integer[], p_rate double precision[], p_lease_ms integer[], p_any_time boolean[],
+  p_sent integer[] DEFAULT '{}'
 ) RETURNS TABLE (delivery_id uuid, endpoint_id text, message_id text, correlation_id text, revision bigint, attempts integer, retry_base integer, claims integer, payload jsonb, scheduled jsonb)
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
@@ -174,7 +177,8 @@ BEGIN
 
   FOR i IN 1 .. coalesce(array_length(p_endpoints, 1), 0) LOOP
     PERFORM pg_advisory_xact_lock(1703, hashtext(p_endpoints[i]));
-    SELECT p_concurrency[i] - count(*) INTO v_free FROM webhook_queue q
+    -- p_sent: leases of the caller whose request has finished (being recorded): no longer open at the endpoint.
+    SELECT p_concurrency[i] - count(*) + coalesce(p_sent[i], 0) INTO v_free FROM webhook_queue q
       WHERE q.endpoint_id = p_endpoints[i] AND q.status = 'pending' AND q.claimed_until > '-infinity' AND q.claimed_until > v_now;
     CONTINUE WHEN v_free <= 0;
     IF p_rate[i] IS NOT NULL THEN
@@ -205,6 +209,6 @@ BEGIN
   END LOOP;
 END;
 $$;
-ALTER FUNCTION webhook_claim(text, uuid[], text[], bigint[], integer[], timestamptz[], text[], integer[], double precision[], integer[], boolean[]) SET enable_seqscan = off;`,
+ALTER FUNCTION webhook_claim(text, uuid[], text[], bigint[], integer[], timestamptz[], text[], integer[], double precision[], integer[], boolean[], integer[]) SET enable_seqscan = off;`,
   },
 ];

@@ -97,6 +97,8 @@ const PRUNE_EVERY_MS = 600_000;
 export interface DispatcherOptions {
   autoDisableAfterMs: number;
   connectionString: string;
+  /** Where claim rounds run (a pool without synchronous commit); the main pool when absent. */
+  claimPool?: Pool;
 }
 
 /**
@@ -115,6 +117,9 @@ export class WebhookDispatcher {
   /** Disabled or deleted endpoints whose pending deliveries must be cancelled. */
   private readonly sweep = new Set<string>();
   private completions: Completion[] = [];
+  /** Claimed rows whose request has finished and whose outcome is being recorded, per endpoint (see markSent). */
+  private readonly sent = new Map<string, number>();
+  private readonly sentRows = new Map<string, string>();
   private readonly successes: SuccessBatcher;
   private listener: pg.Client | null = null;
   private wakeUp: (() => void) | null = null;
@@ -264,8 +269,8 @@ export class WebhookDispatcher {
     this.completions = [];
     let rows: ClaimedRow[];
     try {
-      ({ rows } = await this.pool.query<ClaimedRow>(
-        `SELECT * FROM webhook_claim($1, $2::uuid[], $3::text[], $4::bigint[], $5::integer[], $6::timestamptz[], $7::text[], $8::integer[], $9::float8[], $10::integer[], $11::boolean[])`,
+      ({ rows } = await (this.options.claimPool ?? this.pool).query<ClaimedRow>(
+        `SELECT * FROM webhook_claim($1, $2::uuid[], $3::text[], $4::bigint[], $5::integer[], $6::timestamptz[], $7::text[], $8::integer[], $9::float8[], $10::integer[], $11::boolean[], $12::integer[])`,
         [
           this.owner,
           done.map((c) => c.id),
@@ -278,6 +283,7 @@ export class WebhookDispatcher {
           targets.map((t) => t.rate),
           targets.map((t) => t.leaseMs),
           targets.map((t) => t.anyTime),
+          targets.map((t) => this.sent.get(t.id) ?? 0),
         ],
       ));
     } catch (error) {
@@ -287,7 +293,11 @@ export class WebhookDispatcher {
     for (const t of targets) if (t.anyTime && !rows.some((r) => r.endpoint_id === t.id)) this.sweep.delete(t.id);
     for (const row of rows) {
       const work = this.process(row)
-        .catch((error) => this.logger.error({ err: error, deliveryId: row.delivery_id, msg: 'delivery attempt failed unexpectedly; its lease expires and it is tried again' }))
+        .catch((error) => {
+          // The lease stays until it runs out, and counts as open at the endpoint until then.
+          this.unmarkSent(row.delivery_id);
+          this.logger.error({ err: error, deliveryId: row.delivery_id, msg: 'delivery attempt failed unexpectedly; its lease expires and it is tried again' });
+        })
         .finally(() => {
           this.inFlight.delete(work);
           this.wakeSoon();
@@ -296,7 +306,23 @@ export class WebhookDispatcher {
     }
   }
 
+  /** The request of a claimed row has finished: its endpoint slot is free while the outcome is recorded. */
+  private markSent(row: ClaimedRow): void {
+    this.sentRows.set(row.delivery_id, row.endpoint_id);
+    this.sent.set(row.endpoint_id, (this.sent.get(row.endpoint_id) ?? 0) + 1);
+  }
+
+  private unmarkSent(deliveryId: string): void {
+    const endpointId = this.sentRows.get(deliveryId);
+    if (endpointId === undefined) return;
+    this.sentRows.delete(deliveryId);
+    const left = (this.sent.get(endpointId) ?? 1) - 1;
+    if (left > 0) this.sent.set(endpointId, left);
+    else this.sent.delete(endpointId);
+  }
+
   private complete(completion: Completion): void {
+    this.unmarkSent(completion.id);
     this.completions.push(completion);
     if (completion.status === 'pending' && completion.nextAt) {
       this.dueTimes.push(Date.parse(completion.nextAt));
@@ -335,6 +361,8 @@ export class WebhookDispatcher {
         'webhook-signature': signatureHeader(this.secretsOf(endpoint, timestamp.getTime()), row.message_id, timestamp, formatted.body),
       },
     });
+    this.markSent(row);
+    this.wakeSoon();
     const command: DeliveryCommand = { type: 'RecordAttempt', result, policy: definition.retry, random: Math.random(), now: new Date() };
     const events = (revision < 0n && (await this.recordFirstSuccess(row, state, command))) || (await this.record(row, state, revision, command));
     const attempted = events.find((e) => e.type === 'WebhookDeliveryAttempted');
@@ -454,8 +482,8 @@ export class WebhookDispatcher {
   private async cycleCompletionsOnly(): Promise<void> {
     const done = this.completions;
     this.completions = [];
-    await this.pool.query(
-      `SELECT * FROM webhook_claim($1, $2::uuid[], $3::text[], $4::bigint[], $5::integer[], $6::timestamptz[], '{}', '{}', '{}', '{}', '{}')`,
+    await (this.options.claimPool ?? this.pool).query(
+      `SELECT * FROM webhook_claim($1, $2::uuid[], $3::text[], $4::bigint[], $5::integer[], $6::timestamptz[], '{}', '{}', '{}', '{}', '{}', '{}')`,
       [this.owner, done.map((c) => c.id), done.map((c) => c.status), done.map((c) => c.revision.toString()), done.map((c) => c.attempts), done.map((c) => c.nextAt)],
     );
   }

@@ -39,11 +39,12 @@ test('concurrent claims are disjoint and stay within the concurrency limit and t
     const client = new pg.Client({ connectionString: api.databaseUrl });
     await client.connect();
     try {
-      const { rows } = await client.query<{ delivery_id: string; endpoint_id: string; owner: string }>(
+      const { rows } = await client.query<{ delivery_id: string | null; endpoint_id: string; owner: string }>(
         `SELECT delivery_id, endpoint_id, $1::text AS owner FROM webhook_claim($1, '{}', '{}', '{}', '{}', '{}', ARRAY['claim-a', 'claim-b'], ARRAY[6, 40], ARRAY[NULL, 0.1]::float8[], ARRAY[60000, 60000], ARRAY[false, false])`,
         [owner],
       );
-      return rows;
+      // Without the one row per endpoint that says how many requests may start.
+      return rows.filter((r) => r.delivery_id !== null);
     } finally {
       await client.end();
     }
@@ -61,10 +62,21 @@ test('concurrent claims are disjoint and stay within the concurrency limit and t
     const owner = all.find((r) => r.endpoint_id === 'claim-a')!;
     const owned = all.filter((r) => r.endpoint_id === 'claim-a' && r.owner === owner.owner).length;
     const { rows: more } = await db.query(
-      `SELECT endpoint_id FROM webhook_claim($1, '{}', '{}', '{}', '{}', '{}', ARRAY['claim-a'], ARRAY[6], ARRAY[NULL]::float8[], ARRAY[60000], ARRAY[false], ARRAY[$2::integer])`,
+      `SELECT delivery_id, endpoint_id FROM webhook_claim($1, '{}', '{}', '{}', '{}', '{}', ARRAY['claim-a'], ARRAY[6], ARRAY[NULL]::float8[], ARRAY[60000], ARRAY[false], ARRAY[$2::integer])`,
       [owner.owner, owned],
     );
-    expect(more).toHaveLength(owned);
+    expect(more.filter((r: any) => r.delivery_id !== null)).toHaveLength(owned);
+    // Claiming ahead: 4 more rows held ready, but no request may start (every slot is open somewhere).
+    const { rows: ahead } = await db.query(
+      `SELECT delivery_id, startable FROM webhook_claim('ahead', '{}', '{}', '{}', '{}', '{}', ARRAY['claim-a'], ARRAY[6], ARRAY[NULL]::float8[], ARRAY[60000], ARRAY[false], ARRAY[0], ARRAY[0], ARRAY[4])`,
+    );
+    expect(ahead.filter((r: any) => r.delivery_id === null)).toEqual([{ delivery_id: null, startable: 0 }]);
+    expect(ahead.filter((r: any) => r.delivery_id !== null)).toHaveLength(4);
+    // The same caller reporting those 4 as idle gets no more rows, and still may not start any.
+    const { rows: again } = await db.query(
+      `SELECT delivery_id, startable FROM webhook_claim('ahead', '{}', '{}', '{}', '{}', '{}', ARRAY['claim-a'], ARRAY[6], ARRAY[NULL]::float8[], ARRAY[60000], ARRAY[false], ARRAY[0], ARRAY[4], ARRAY[4])`,
+    );
+    expect(again).toEqual([{ delivery_id: null, startable: 0 }]);
   } finally {
     await db.query(`DELETE FROM webhook_queue WHERE endpoint_id LIKE 'claim-%'`);
   }

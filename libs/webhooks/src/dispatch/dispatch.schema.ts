@@ -143,7 +143,10 @@ ALTER FUNCTION webhook_claim(text, uuid[], text[], bigint[], integer[], timestam
     // Plans are cached again (planning every statement on every call was half the claim's cost); with
     // sequential scans off for the function, the cached generic plans keep to the indexes.
     // p_sent: an endpoint's concurrency limits requests open at it, so a lease whose request has finished and
-    // is being recorded frees its slot (the lease itself stays until the outcome is recorded).
+    // is being recorded frees its slot (the lease itself stays until the outcome is recorded). p_prefetch: a
+    // caller may hold that many rows ready beyond what it may start (p_idle of them already), and start one
+    // the moment one of its own requests finishes, without a round trip; the first row per endpoint, with no
+    // delivery, says how many it may start now.
     sql: `ALTER TABLE webhook_queue ADD COLUMN scheduled jsonb;
 CREATE INDEX webhook_queue_unrecorded ON webhook_queue (endpoint_id, created_at DESC, delivery_id DESC) WHERE revision < 0 AND status = 'pending';
 DROP FUNCTION webhook_claim(text, uuid[], text[], bigint[], integer[], timestamptz[], text[], integer[], double precision[], integer[], boolean[]);
@@ -151,13 +154,15 @@ CREATE FUNCTION webhook_claim(
   p_owner text,
   p_done_ids uuid[], p_done_status text[], p_done_revision bigint[], p_done_attempts integer[], p_done_next timestamptz[],
   p_endpoints text[], p_concurrency integer[], p_rate double precision[], p_lease_ms integer[], p_any_time boolean[],
-  p_sent integer[] DEFAULT '{}'
-) RETURNS TABLE (delivery_id uuid, endpoint_id text, message_id text, correlation_id text, revision bigint, attempts integer, retry_base integer, claims integer, payload jsonb, scheduled jsonb)
+  p_sent integer[] DEFAULT '{}', p_idle integer[] DEFAULT '{}', p_prefetch integer[] DEFAULT '{}'
+) RETURNS TABLE (delivery_id uuid, endpoint_id text, message_id text, correlation_id text, revision bigint, attempts integer, retry_base integer, claims integer, payload jsonb, scheduled jsonb,
+  startable integer)
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
   v_now timestamptz := clock_timestamp();
   v_free integer;
+  v_start integer;
   v_tokens double precision;
   v_burst double precision;
   v_taken integer;
@@ -177,18 +182,27 @@ BEGIN
 
   FOR i IN 1 .. coalesce(array_length(p_endpoints, 1), 0) LOOP
     PERFORM pg_advisory_xact_lock(1703, hashtext(p_endpoints[i]));
-    -- p_sent: leases of the caller whose request has finished (being recorded): no longer open at the endpoint.
-    SELECT p_concurrency[i] - count(*) + coalesce(p_sent[i], 0) INTO v_free FROM webhook_queue q
+    -- Leases of the caller that hold no request open at the endpoint: p_sent (the request finished, its outcome
+    -- is being recorded) and p_idle (claimed ahead, not started). Everyone else's leases count as open.
+    SELECT p_concurrency[i] - count(*) + coalesce(p_sent[i], 0) + coalesce(p_idle[i], 0) INTO v_free FROM webhook_queue q
       WHERE q.endpoint_id = p_endpoints[i] AND q.status = 'pending' AND q.claimed_until > '-infinity' AND q.claimed_until > v_now;
-    CONTINUE WHEN v_free <= 0;
-    IF p_rate[i] IS NOT NULL THEN
+    -- v_start: requests the caller may open now; v_free: rows to lease, up to p_prefetch held ready beyond that.
+    v_start := greatest(v_free, 0);
+    v_free := v_start + coalesce(p_prefetch[i], 0) - coalesce(p_idle[i], 0);
+    IF p_rate[i] IS NOT NULL AND v_free > 0 THEN
       v_burst := greatest(p_rate[i], 1);
       INSERT INTO webhook_rate_buckets AS b VALUES (p_endpoints[i], v_burst, v_now) ON CONFLICT DO NOTHING;
       SELECT least(v_burst, b.tokens + extract(epoch FROM v_now - b.refilled_at) * p_rate[i]) INTO v_tokens
         FROM webhook_rate_buckets b WHERE b.endpoint_id = p_endpoints[i];
       v_free := least(v_free, floor(v_tokens)::integer);
-      CONTINUE WHEN v_free <= 0;
     END IF;
+    v_start := least(v_start, greatest(v_free, 0) + coalesce(p_idle[i], 0));
+    -- One row per endpoint without a delivery: how many requests the caller may start now.
+    delivery_id := NULL; endpoint_id := p_endpoints[i]; message_id := NULL; correlation_id := NULL; revision := NULL;
+    attempts := NULL; retry_base := NULL; claims := NULL; payload := NULL; scheduled := NULL; startable := v_start;
+    RETURN NEXT;
+    startable := NULL;
+    CONTINUE WHEN v_free <= 0;
     v_taken := 0;
     FOR r IN
       UPDATE webhook_queue q SET claimed_until = v_now + p_lease_ms[i] * interval '1 millisecond', claimed_by = p_owner, claims = q.claims + 1
@@ -209,6 +223,6 @@ BEGIN
   END LOOP;
 END;
 $$;
-ALTER FUNCTION webhook_claim(text, uuid[], text[], bigint[], integer[], timestamptz[], text[], integer[], double precision[], integer[], boolean[], integer[]) SET enable_seqscan = off;`,
+ALTER FUNCTION webhook_claim(text, uuid[], text[], bigint[], integer[], timestamptz[], text[], integer[], double precision[], integer[], boolean[], integer[], integer[], integer[]) SET enable_seqscan = off;`,
   },
 ];

@@ -29,6 +29,15 @@ interface ClaimedRow {
   payload: ExternalEvent;
   /** Set while the delivery's stream does not exist yet (revision -1): what its Scheduled event says. */
   scheduled: QueuedScheduled | null;
+  /** Only on the one row per endpoint without a delivery: how many requests this process may start now. */
+  startable: number | null;
+}
+
+/** A row claimed ahead, waiting for one of this process's requests to the endpoint to finish. */
+interface ReadyRow {
+  row: ClaimedRow;
+  /** Start it no later than this (ms since epoch): it must finish within its lease. */
+  startBy: number;
 }
 
 interface Completion {
@@ -117,6 +126,8 @@ export class WebhookDispatcher {
   /** Disabled or deleted endpoints whose pending deliveries must be cancelled. */
   private readonly sweep = new Set<string>();
   private completions: Completion[] = [];
+  /** Rows claimed ahead per endpoint (see webhook_claim p_prefetch), started as this process's requests finish. */
+  private readonly ready = new Map<string, ReadyRow[]>();
   /** Claimed rows whose request has finished and whose outcome is being recorded, per endpoint (see markSent). */
   private readonly sent = new Map<string, number>();
   private readonly sentRows = new Map<string, string>();
@@ -257,10 +268,15 @@ export class WebhookDispatcher {
       this.lastSweepAt = now;
       for (const e of this.registry.all()) if (e.status !== 'enabled') this.sweep.add(e.id);
     }
-    const targets: { id: string; concurrency: number; rate: number | null; leaseMs: number; anyTime: boolean }[] = [];
+    // Rows held ready for an endpoint that is no longer enabled go back to the queue (a sweep cancels them).
+    for (const [id, list] of this.ready) if (this.registry.get(id)?.status !== 'enabled') this.handBack(id, list.length);
+    const targets: { id: string; concurrency: number; rate: number | null; leaseMs: number; anyTime: boolean; prefetch: number }[] = [];
     for (const e of this.registry.all()) {
-      if (e.status === 'enabled') targets.push({ id: e.id, concurrency: e.definition.maxConcurrency, rate: e.definition.rateLimitPerSecond, leaseMs: e.definition.timeoutMs + LEASE_MARGIN_MS, anyTime: false });
-      else if (this.sweep.has(e.id)) targets.push({ id: e.id, concurrency: 100, rate: null, leaseMs: SWEEP_LEASE_MS, anyTime: true });
+      const { maxConcurrency: concurrency, rateLimitPerSecond: rate, timeoutMs } = e.definition;
+      // Claimed ahead (no rate limit: a token bucket is spent when a row is claimed): a ready row may wait for
+      // one request to finish before its own, so its lease covers two.
+      if (e.status === 'enabled') targets.push({ id: e.id, concurrency, rate, leaseMs: (rate ? 1 : 2) * timeoutMs + LEASE_MARGIN_MS, anyTime: false, prefetch: rate ? 0 : concurrency });
+      else if (this.sweep.has(e.id)) targets.push({ id: e.id, concurrency: 100, rate: null, leaseMs: SWEEP_LEASE_MS, anyTime: true, prefetch: 0 });
     }
     // One order for every process, so the per-endpoint advisory locks never deadlock.
     targets.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
@@ -270,7 +286,7 @@ export class WebhookDispatcher {
     let rows: ClaimedRow[];
     try {
       ({ rows } = await (this.options.claimPool ?? this.pool).query<ClaimedRow>(
-        `SELECT * FROM webhook_claim($1, $2::uuid[], $3::text[], $4::bigint[], $5::integer[], $6::timestamptz[], $7::text[], $8::integer[], $9::float8[], $10::integer[], $11::boolean[], $12::integer[])`,
+        `SELECT * FROM webhook_claim($1, $2::uuid[], $3::text[], $4::bigint[], $5::integer[], $6::timestamptz[], $7::text[], $8::integer[], $9::float8[], $10::integer[], $11::boolean[], $12::integer[], $13::integer[], $14::integer[])`,
         [
           this.owner,
           done.map((c) => c.id),
@@ -284,26 +300,72 @@ export class WebhookDispatcher {
           targets.map((t) => t.leaseMs),
           targets.map((t) => t.anyTime),
           targets.map((t) => this.sent.get(t.id) ?? 0),
+          targets.map((t) => this.ready.get(t.id)?.length ?? 0),
+          targets.map((t) => t.prefetch),
         ],
       ));
     } catch (error) {
       this.completions.unshift(...done);
       throw error;
     }
-    for (const t of targets) if (t.anyTime && !rows.some((r) => r.endpoint_id === t.id)) this.sweep.delete(t.id);
+    for (const t of targets) if (t.anyTime && !rows.some((r) => r.endpoint_id === t.id && r.delivery_id)) this.sweep.delete(t.id);
+    const claimedAt = Date.now();
+    const leaseOf = new Map(targets.map((t) => [t.id, t.leaseMs]));
+    const startable = new Map<string, number>();
     for (const row of rows) {
-      const work = this.process(row)
-        .catch((error) => {
-          // The lease stays until it runs out, and counts as open at the endpoint until then.
-          this.unmarkSent(row.delivery_id);
-          this.logger.error({ err: error, deliveryId: row.delivery_id, msg: 'delivery attempt failed unexpectedly; its lease expires and it is tried again' });
-        })
-        .finally(() => {
-          this.inFlight.delete(work);
-          this.wakeSoon();
-        });
-      this.inFlight.add(work);
+      if (row.delivery_id === null) {
+        startable.set(row.endpoint_id, row.startable ?? 0);
+        continue;
+      }
+      const endpoint = this.registry.get(row.endpoint_id);
+      const timeoutMs = endpoint?.definition.timeoutMs ?? 0;
+      const list = this.ready.get(row.endpoint_id) ?? [];
+      list.push({ row, startBy: claimedAt + leaseOf.get(row.endpoint_id)! - LEASE_MARGIN_MS - timeoutMs });
+      this.ready.set(row.endpoint_id, list);
     }
+    for (const [id, n] of startable) for (let i = 0; i < n && this.startNext(id); i++);
+  }
+
+  /** Starts the oldest ready row of the endpoint; false when there is none. Rows too old to finish within their lease go back. */
+  private startNext(endpointId: string): boolean {
+    const list = this.ready.get(endpointId);
+    for (let next = list?.shift(); next; next = list!.shift()) {
+      if (!list!.length) this.ready.delete(endpointId);
+      if (Date.now() > next.startBy) {
+        this.release(next.row);
+        continue;
+      }
+      this.launch(next.row);
+      return true;
+    }
+    return false;
+  }
+
+  /** Hands ready rows back to the queue (due now, for whoever claims next). */
+  private handBack(endpointId: string, n: number): void {
+    const list = this.ready.get(endpointId) ?? [];
+    for (const { row } of list.splice(0, n)) this.release(row);
+    if (!list.length) this.ready.delete(endpointId);
+  }
+
+  private release(row: ClaimedRow): void {
+    this.complete({ id: row.delivery_id, status: 'pending', revision: BigInt(row.revision), attempts: row.attempts, nextAt: new Date().toISOString() });
+    this.wakeSoon();
+  }
+
+  /** Sends one claimed row (in the background; the loop goes on). */
+  private launch(row: ClaimedRow): void {
+    const work = this.process(row)
+      .catch((error) => {
+        // The lease stays until it runs out, and counts as open at the endpoint until then.
+        this.unmarkSent(row.delivery_id);
+        this.logger.error({ err: error, deliveryId: row.delivery_id, msg: 'delivery attempt failed unexpectedly; its lease expires and it is tried again' });
+      })
+      .finally(() => {
+        this.inFlight.delete(work);
+        this.wakeSoon();
+      });
+    this.inFlight.add(work);
   }
 
   /** The request of a claimed row has finished: its endpoint slot is free while the outcome is recorded. */
@@ -362,6 +424,8 @@ export class WebhookDispatcher {
       },
     });
     this.markSent(row);
+    // Its slot goes to a row claimed ahead, if there is one; a claim round follows either way.
+    this.startNext(row.endpoint_id);
     this.wakeSoon();
     const command: DeliveryCommand = { type: 'RecordAttempt', result, policy: definition.retry, random: Math.random(), now: new Date() };
     const events = (revision < 0n && (await this.recordFirstSuccess(row, state, command))) || (await this.record(row, state, revision, command));
@@ -467,6 +531,7 @@ export class WebhookDispatcher {
     await this.running;
     await Promise.allSettled([...this.inFlight]);
     if (this.wakeTimer) clearTimeout(this.wakeTimer);
+    for (const [id, list] of [...this.ready]) this.handBack(id, list.length);
     // Hand back the finished attempts so their slots and states are right for whoever continues.
     if (this.completions.length) await this.cycleCompletionsOnly().catch(() => undefined);
     const listener = this.listener;
@@ -483,7 +548,7 @@ export class WebhookDispatcher {
     const done = this.completions;
     this.completions = [];
     await (this.options.claimPool ?? this.pool).query(
-      `SELECT * FROM webhook_claim($1, $2::uuid[], $3::text[], $4::bigint[], $5::integer[], $6::timestamptz[], '{}', '{}', '{}', '{}', '{}', '{}')`,
+      `SELECT * FROM webhook_claim($1, $2::uuid[], $3::text[], $4::bigint[], $5::integer[], $6::timestamptz[], '{}', '{}', '{}', '{}', '{}')`,
       [this.owner, done.map((c) => c.id), done.map((c) => c.status), done.map((c) => c.revision.toString()), done.map((c) => c.attempts), done.map((c) => c.nextAt)],
     );
   }

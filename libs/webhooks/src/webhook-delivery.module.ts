@@ -58,7 +58,7 @@ export class WebhookDelivery implements OnApplicationBootstrap, OnApplicationShu
       claimPool: this.claimPool,
     });
     this.replays = new ReplayWorker(pool, store, catalog, (id) => this.dispatcher.endpoint(id), this.logger);
-    this.router = new WebhookRouter(pool, store, catalog, databaseUrl, this.logger, () => this.replays.kick());
+    this.router = new WebhookRouter(pool, store, catalog, databaseUrl, this.logger, () => this.replays.kick(), () => this.dispatcher.wake());
   }
 
   async onApplicationBootstrap(): Promise<void> {

@@ -52,6 +52,8 @@ export class WebhookRouter {
     connectionString: string,
     private readonly logger: Logger,
     private readonly onReplayRequested: () => void,
+    /** After a commit that queued deliveries: the dispatcher of this process claims at once (others hear the NOTIFY). */
+    private readonly onQueued: () => void = () => undefined,
   ) {
     this.lock = new LeaderLock(connectionString, 'opsledger:webhook-router', () => void this.stopSubscription());
   }
@@ -201,6 +203,7 @@ export class WebhookRouter {
     });
     this.persisted = batch.checkpoint;
     this.persistedAt = Date.now();
+    if (deliveries.length || redeliveries.length) this.onQueued();
     if (replays.length) this.onReplayRequested();
   }
 

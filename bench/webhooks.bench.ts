@@ -221,7 +221,7 @@ async function run(ctx: BenchContext): Promise<void> {
     ctx.report.row({ metric: `event→receipt p50 at ${LIGHT_RATE} events/s`, ours: oursLight.p50, peer: 'raw undici loop', peerValue: rawLight.p50, unit: 'ms' });
     ctx.report.row({ metric: `event→receipt p99 at ${LIGHT_RATE} events/s`, ours: oursLight.p99, peer: 'raw undici loop', peerValue: rawLight.p99, unit: 'ms' });
     ctx.report.note(`target event→receipt p99 ≤ 100 ms at ${PACED_RATE} events/s: ${oursPaced.p99 <= 100 ? 'met' : 'MISSED'} (${formatNumber(oursPaced.p99)} ms); throughput run: event→receipt p50 ${formatNumber(oursLoaded.p50)} ms, p99 ${formatNumber(oursLoaded.p99)} ms (queueing: all events written at once)`);
-    ctx.report.note(`each delivery: a Scheduled event, an Attempted + Succeeded append, Standard Webhooks signature, the api projecting the delivery history; endpoints at maxConcurrency ${CONCURRENCY}; raw loop: ${ENDPOINTS * CONCURRENCY} concurrent undici POSTs, no signing, nothing recorded; "+ INSERT per POST": the same loop committing one row per delivery (informational, no target)`);
+    ctx.report.note(`each delivery: a queue row (router), a lease and its completion (claims), a Standard Webhooks signature, its Scheduled + Attempted + Succeeded record (first-attempt successes in batch events), the api projecting the delivery history; endpoints at maxConcurrency ${CONCURRENCY}; raw loop: ${ENDPOINTS * CONCURRENCY} concurrent undici POSTs, no signing, nothing recorded; "+ INSERT per POST": the same loop committing one row per delivery (informational, no target)`);
   } finally {
     await agent.close();
     await store.close();

@@ -160,6 +160,31 @@ test('redelivery sends a settled delivery again with the same webhook-id', async
   expectProblem(await api.call('POST', '/api/webhooks/deliveries/00000000-0000-5000-8000-000000000000/redeliver'), 404, 'DELIVERY_NOT_FOUND');
 });
 
+test('a row claimed again after a lost completion is not sent again when its success is on record', async () => {
+  // A process manager that recorded a first-attempt success (in a batch event) and died before handing the
+  // row back: the row is pending again and its lease gone, as a restart would find it.
+  const hook = await createWebhook(api, receiver, '/lost-completion', kvEvents('lost/'));
+  await setKey('lost/a', 1);
+  const [delivery] = await deliveriesWhen(api, hook.id, (items) => items[0]?.status === 'succeeded');
+  const db = await connectDatabase(api.databaseUrl);
+  try {
+    const reset = await db.query(
+      `UPDATE webhook_queue SET status = 'pending', next_attempt_at = now(), claimed_until = '-infinity', claimed_by = NULL WHERE delivery_id = $1 AND revision < 0`,
+      [delivery.id],
+    );
+    expect(reset.rowCount).toBe(1);
+    await eventually(async () => {
+      const { rows } = await db.query(`SELECT status, claims FROM webhook_queue WHERE delivery_id = $1`, [delivery.id]);
+      return rows[0].status === 'succeeded' && rows[0].claims >= 2 ? true : undefined;
+    }, 10_000, 'the row to be claimed again and settled');
+  } finally {
+    await db.end();
+  }
+  await sleep(200);
+  expect(receiver.at('/lost-completion')).toHaveLength(1);
+  expect((await deliveriesOf(api, hook.id))[0]).toMatchObject({ status: 'succeeded', attemptCount: 1 });
+});
+
 test('redelivery of a delivery whose queue row was pruned (settled long ago) works from its stream', async () => {
   const hook = await createWebhook(api, receiver, '/pruned', kvEvents('pruned/'));
   await setKey('pruned/a', 1);

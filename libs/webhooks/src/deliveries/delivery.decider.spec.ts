@@ -90,4 +90,11 @@ describe('webhook delivery decider', () => {
     spec.given([scheduled, ...failed]).when({ type: 'RequestRedelivery', now }).then([redelivery]);
     spec.given([scheduled, ...failed, redelivery]).when(record(500, policy)).then([attempted(3, 500, 'failed', plus(1000))]);
   });
+
+  test('a stream copied from a batch record (Scheduled, Succeeded without its Attempted) knows the attempts made', () => {
+    const succeeded: DeliveryEvent = { type: 'WebhookDeliverySucceeded', data: { deliveryId: 'd1', endpointId: 'e1', attempt: 1, at } };
+    spec.given([scheduled, succeeded]).when({ type: 'RequestRedelivery', now }).then([
+      { type: 'WebhookDeliveryRedeliveryRequested', data: { deliveryId: 'd1', endpointId: 'e1', attemptsSoFar: 1, at } },
+    ]);
+  });
 });

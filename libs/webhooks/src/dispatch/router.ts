@@ -175,6 +175,10 @@ export class WebhookRouter {
     const { deliveries, metadata, redeliveries, replays } = this.plan(batch);
     if (!deliveries.length && !redeliveries.length && !replays.length && Date.now() - this.persistedAt < IDLE_PERSIST_MS) return;
     await withTransaction(this.pool, async (client) => {
+      // Not waiting for the WAL flush: a database crash that loses this commit loses everything written after
+      // it too (the claims and records of these rows); the router reads the batch again and queues the same
+      // deliveries under the same ids, and a request already sent is sent again with the same webhook-id.
+      await client.query('SET LOCAL synchronous_commit = off');
       await this.fence(client);
       await enqueue(client, deliveries, (d) => metadata.get(d.deliveryId)!);
       if (redeliveries.length) {

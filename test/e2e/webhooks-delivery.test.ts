@@ -185,6 +185,32 @@ test('a row claimed again after a lost completion is not sent again when its suc
   expect((await deliveriesOf(api, hook.id))[0]).toMatchObject({ status: 'succeeded', attemptCount: 1 });
 });
 
+test('a row claimed again after its stream was started by a holder that died before handing it back', async () => {
+  // The first attempt fails and is recorded (the stream holds Scheduled and Attempted); the queue row is then
+  // put back as a crash before the completion would leave it: no stream revision, pending, due, no lease.
+  let status = 500;
+  receiver.on('/restarted', () => ({ status }));
+  const hook = await createWebhook(api, receiver, '/restarted', { ...kvEvents('restarted/'), retry: { strategy: 'schedule', delaysSeconds: [3600] } });
+  await setKey('restarted/a', 1);
+  const [delivery] = await deliveriesWhen(api, hook.id, (items) => items[0]?.attemptCount === 1);
+  status = 204;
+  const db = await connectDatabase(api.databaseUrl);
+  try {
+    const reset = await db.query(
+      `UPDATE webhook_queue SET revision = -1, attempts = 0, next_attempt_at = now(), claimed_until = '-infinity', claimed_by = NULL WHERE delivery_id = $1 AND status = 'pending'`,
+      [delivery.id],
+    );
+    expect(reset.rowCount).toBe(1);
+    const [after] = await deliveriesWhen(api, hook.id, (items) => items[0]?.status === 'succeeded');
+    // The second holder found the stream started, folded it in and recorded attempt 2 after attempt 1.
+    expect(after.attempts.map((a: any) => [a.attempt, a.outcome])).toEqual([[1, 'failed'], [2, 'succeeded']]);
+    const { rows } = await db.query(`SELECT type FROM es_events WHERE stream_id = $1 ORDER BY revision`, [`webhook-delivery-${delivery.id}`]);
+    expect(rows.map((r) => r.type)).toEqual(['WebhookDeliveryScheduled', 'WebhookDeliveryAttempted', 'WebhookDeliveryAttempted', 'WebhookDeliverySucceeded']);
+  } finally {
+    await db.end();
+  }
+});
+
 test('redelivery of a delivery whose queue row was pruned (settled long ago) works from its stream', async () => {
   const hook = await createWebhook(api, receiver, '/pruned', kvEvents('pruned/'));
   await setKey('pruned/a', 1);

@@ -1,6 +1,6 @@
 import { type ExternalEvent, fold, toDomainEvent } from '@app/core';
 import type { Pool } from '@app/database';
-import { type EventStore, type StreamAppender, WrongExpectedVersionError } from '@app/event-store';
+import { type EventStore, IdempotencyConflictError, type StreamAppender, WrongExpectedVersionError } from '@app/event-store';
 import type { Logger } from '@nestjs/common';
 import { randomBytes, randomUUID } from 'node:crypto';
 import os from 'node:os';
@@ -128,6 +128,8 @@ export class WebhookDispatcher {
   private completions: Completion[] = [];
   /** Rows claimed ahead per endpoint (see webhook_claim p_prefetch), started as this process's requests finish. */
   private readonly ready = new Map<string, ReadyRow[]>();
+  /** Deliveries waiting in `ready` or being sent by this process. */
+  private readonly active = new Set<string>();
   /** Claimed rows whose request has finished and whose outcome is being recorded, per endpoint (see markSent). */
   private readonly sent = new Map<string, number>();
   private readonly sentRows = new Map<string, string>();
@@ -319,8 +321,17 @@ export class WebhookDispatcher {
       }
       const endpoint = this.registry.get(row.endpoint_id);
       const timeoutMs = endpoint?.definition.timeoutMs ?? 0;
+      const entry = { row, startBy: claimedAt + leaseOf.get(row.endpoint_id)! - LEASE_MARGIN_MS - timeoutMs };
       const list = this.ready.get(row.endpoint_id) ?? [];
-      list.push({ row, startBy: claimedAt + leaseOf.get(row.endpoint_id)! - LEASE_MARGIN_MS - timeoutMs });
+      // Claimed again by this process (its lease ran out while it waited here, or while it was being sent):
+      // a waiting row takes the new lease; a row being sent is not sent twice (its completion clears the lease).
+      if (this.active.has(row.delivery_id)) {
+        const waiting = list.findIndex((r) => r.row.delivery_id === row.delivery_id);
+        if (waiting >= 0) list[waiting] = entry;
+        continue;
+      }
+      this.active.add(row.delivery_id);
+      list.push(entry);
       this.ready.set(row.endpoint_id, list);
     }
     for (const [id, n] of startable) for (let i = 0; i < n && this.startNext(id); i++);
@@ -349,6 +360,7 @@ export class WebhookDispatcher {
   }
 
   private release(row: ClaimedRow): void {
+    this.active.delete(row.delivery_id);
     this.complete({ id: row.delivery_id, status: 'pending', revision: BigInt(row.revision), attempts: row.attempts, nextAt: new Date().toISOString() });
     this.wakeSoon();
   }
@@ -362,6 +374,7 @@ export class WebhookDispatcher {
         this.logger.error({ err: error, deliveryId: row.delivery_id, msg: 'delivery attempt failed unexpectedly; its lease expires and it is tried again' });
       })
       .finally(() => {
+        this.active.delete(row.delivery_id);
         this.inFlight.delete(work);
         this.wakeSoon();
       });
@@ -428,7 +441,9 @@ export class WebhookDispatcher {
     this.startNext(row.endpoint_id);
     this.wakeSoon();
     const command: DeliveryCommand = { type: 'RecordAttempt', result, policy: definition.retry, random: Math.random(), now: new Date() };
-    const events = (revision < 0n && (await this.recordFirstSuccess(row, state, command))) || (await this.record(row, state, revision, command));
+    // Only a first claim knows that no stream exists: a row claimed before may have had an attempt recorded
+    // in its own stream by the holder of the lost lease (the per-stream path then folds that in).
+    const events = (revision < 0n && row.claims === 1 && (await this.recordFirstSuccess(row, state, command))) || (await this.record(row, state, revision, command));
     const attempted = events.find((e) => e.type === 'WebhookDeliveryAttempted');
     if (attempted?.type !== 'WebhookDeliveryAttempted') return;
     if (attempted.data.outcome === 'gone') await this.health.disable(endpoint.id, 'gone', `${definition.url} answered 410 Gone`);
@@ -489,7 +504,10 @@ export class WebhookDispatcher {
         if (next.status !== 'none') this.complete({ id: row.delivery_id, status: next.status, revision: appended.nextExpectedRevision, attempts: next.attempts, nextAt });
         return events;
       } catch (error) {
-        if (!(error instanceof WrongExpectedVersionError) || attempt >= 5) throw error;
+        // The stream was started meanwhile (by the holder of a lost lease): either a wrong expected version,
+        // or, as the append opens with the Scheduled event whose id is derived, that id found in the stream.
+        const started = error instanceof WrongExpectedVersionError || (error instanceof IdempotencyConflictError && revision < 0n);
+        if (!started || attempt >= 5) throw error;
         const recorded = await this.store.readStream(stream);
         state = fold(deliveryDecider, recorded.map(toDomainEvent) as DeliveryEvent[]);
         revision = recorded.length ? recorded[recorded.length - 1].revision : -1n;

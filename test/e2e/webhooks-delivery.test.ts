@@ -153,6 +153,9 @@ test('redelivery sends a settled delivery again with the same webhook-id', async
   const [delivery] = await deliveriesWhen(api, hook.id, (items) => items[0]?.status === 'succeeded');
   const res = await api.call('POST', `/api/webhooks/deliveries/${delivery.id}/redeliver`);
   expect(res.status).toBe(202);
+  // Read after the write: the delivery (recorded in a batch, now copied into its own stream) keeps its attempt.
+  expect(res.body).toMatchObject({ id: delivery.id, attemptCount: expect.any(Number) });
+  expect(res.body.attemptCount).toBeGreaterThanOrEqual(1);
   const [first, second] = await received(receiver, '/again', 2);
   expect(second.headers['webhook-id']).toBe(first.headers['webhook-id']);
   const [after] = await deliveriesWhen(api, hook.id, (items) => items[0]?.status === 'succeeded' && items[0].attemptCount === 2);

@@ -110,7 +110,9 @@ CREATE TABLE webhook_endpoint_health (
     const typed = events.flatMap((e) =>
       e.type === DELIVERY_BATCH_EVENT_TYPE ? expandDeliveryBatch(e.data as DeliveryBatchEvent['data']) : [{ type: e.type, data: e.data } as DeliveryEvent],
     );
-    const deliveryIds = [...new Set(typed.filter((e) => e.type !== 'WebhookDeliveryScheduled').map((e) => e.data.deliveryId))];
+    // Scheduled ids too: a delivery recorded in a batch and later copied into its own stream (a redelivery)
+    // meets its Scheduled event a second time, and its row must keep what it holds.
+    const deliveryIds = [...new Set(typed.map((e) => e.data.deliveryId))];
     const endpointIds = [...new Set(typed.filter((e) => e.type === 'WebhookDeliveryAttempted').map((e) => e.data.endpointId))];
     const deliveries = new Map<string, DeliveryRow>();
     const health = new Map<string, HealthRow>();

@@ -338,11 +338,10 @@ export class PostgresEventStore implements EventStore {
         }
         if (page.pending) {
           // Committed events wait behind an older transaction: an append NOTIFYs when it commits, any other
-          // transaction does not, so wake on whichever comes first, the notification or a short poll.
-          let timer: NodeJS.Timeout | undefined;
-          await Promise.race([wait.promise, new Promise((r) => (timer = setTimeout(r, pendingDelay)))]);
-          clearTimeout(timer);
+          // transaction does not, so wake on whichever comes first, a notification or a short poll. Any
+          // notification, whatever its types: the transaction holding the others back may write other events.
           wait.cancel();
+          await this.notifier.wait(pendingDelay).promise;
           pendingDelay = Math.min(pendingDelay * 2, 20);
           continue;
         }

@@ -376,6 +376,9 @@ export class WebhookDispatcher {
       .finally(() => {
         this.active.delete(row.delivery_id);
         this.inFlight.delete(work);
+        // Disabled or deleted while this attempt was under way: the sweep that followed could not take the
+        // leased row, so it sweeps again now the row is handed back (its next attempt is cancelled).
+        if (this.registry.get(row.endpoint_id)?.status !== 'enabled') this.sweep.add(row.endpoint_id);
         this.wakeSoon();
       });
     this.inFlight.add(work);
@@ -398,6 +401,8 @@ export class WebhookDispatcher {
 
   private complete(completion: Completion): void {
     this.unmarkSent(completion.id);
+    // Done with it from here on: a claim that takes the row again (a sweep, a retry) may hand it out again.
+    this.active.delete(completion.id);
     this.completions.push(completion);
     if (completion.status === 'pending' && completion.nextAt) {
       this.dueTimes.push(Date.parse(completion.nextAt));

@@ -32,7 +32,7 @@ afterAll(async () => {
 test('concurrent claims are disjoint and stay within the concurrency limit and the rate bucket', async () => {
   await db.query(
     `INSERT INTO webhook_queue (delivery_id, endpoint_id, message_id, correlation_id, status, revision, next_attempt_at, payload)
-     SELECT gen_random_uuid(), e, 'msg', 'c', 'pending', 0, now() - interval '1 second', '{}' FROM generate_series(1, 40), unnest(ARRAY['claim-a', 'claim-b']) AS e`,
+     SELECT gen_random_uuid(), e, 'msg', 'c', 'pending', 0, now() - interval '1 second', '{}' FROM generate_series(1, 40), unnest(ARRAY['claim-a', 'claim-b', 'claim-c']) AS e`,
   );
   // claim-a: at most 6 in flight; claim-b: 0.1 request per second, a bucket of one (refills in 10 s).
   const claim = async (owner: string) => {
@@ -66,17 +66,26 @@ test('concurrent claims are disjoint and stay within the concurrency limit and t
       [owner.owner, owned],
     );
     expect(more.filter((r: any) => r.delivery_id !== null)).toHaveLength(owned);
-    // Claiming ahead: 4 more rows held ready, but no request may start (every slot is open somewhere).
-    const { rows: ahead } = await db.query(
+    // Claiming ahead is for a caller alone at the endpoint: with other owners' leases there, none.
+    const { rows: crowded } = await db.query(
       `SELECT delivery_id, startable FROM webhook_claim('ahead', '{}', '{}', '{}', '{}', '{}', ARRAY['claim-a'], ARRAY[6], ARRAY[NULL]::float8[], ARRAY[60000], ARRAY[false], ARRAY[0], ARRAY[0], ARRAY[4])`,
     );
-    expect(ahead.filter((r: any) => r.delivery_id === null)).toEqual([{ delivery_id: null, startable: 0 }]);
-    expect(ahead.filter((r: any) => r.delivery_id !== null)).toHaveLength(4);
-    // The same caller reporting those 4 as idle gets no more rows, and still may not start any.
-    const { rows: again } = await db.query(
-      `SELECT delivery_id, startable FROM webhook_claim('ahead', '{}', '{}', '{}', '{}', '{}', ARRAY['claim-a'], ARRAY[6], ARRAY[NULL]::float8[], ARRAY[60000], ARRAY[false], ARRAY[0], ARRAY[4], ARRAY[4])`,
-    );
-    expect(again).toEqual([{ delivery_id: null, startable: 0 }]);
+    expect(crowded).toEqual([{ delivery_id: null, startable: 0 }]);
+    // Alone at claim-c (concurrency 2): 2 to start and 4 held ready.
+    const aheadOf = async (owner: string, sent: number, idle: number) =>
+      (await db.query(
+        `SELECT delivery_id, startable FROM webhook_claim($1, '{}', '{}', '{}', '{}', '{}', ARRAY['claim-c'], ARRAY[2], ARRAY[NULL]::float8[], ARRAY[60000], ARRAY[false], ARRAY[$2::integer], ARRAY[$3::integer], ARRAY[4])`,
+        [owner, sent, idle],
+      )).rows;
+    const solo = await aheadOf('solo', 0, 0);
+    expect(solo.filter((r: any) => r.delivery_id === null)).toEqual([{ delivery_id: null, startable: 2 }]);
+    expect(solo.filter((r: any) => r.delivery_id !== null)).toHaveLength(6);
+    // Another process gets nothing: the six leases (two requests, four ready) all count as open for it.
+    expect(await aheadOf('other', 0, 0)).toEqual([{ delivery_id: null, startable: 0 }]);
+    // The holder, its two requests finished: it may start two of its four ready rows, and claims two more ahead.
+    const next = await aheadOf('solo', 2, 4);
+    expect(next.filter((r: any) => r.delivery_id === null)).toEqual([{ delivery_id: null, startable: 2 }]);
+    expect(next.filter((r: any) => r.delivery_id !== null)).toHaveLength(2);
   } finally {
     await db.query(`DELETE FROM webhook_queue WHERE endpoint_id LIKE 'claim-%'`);
   }

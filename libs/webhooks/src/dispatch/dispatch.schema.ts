@@ -163,6 +163,7 @@ DECLARE
   v_now timestamptz := clock_timestamp();
   v_free integer;
   v_start integer;
+  v_others integer;
   v_tokens double precision;
   v_burst double precision;
   v_taken integer;
@@ -184,11 +185,14 @@ BEGIN
     PERFORM pg_advisory_xact_lock(1703, hashtext(p_endpoints[i]));
     -- Leases of the caller that hold no request open at the endpoint: p_sent (the request finished, its outcome
     -- is being recorded) and p_idle (claimed ahead, not started). Everyone else's leases count as open.
-    SELECT p_concurrency[i] - count(*) + coalesce(p_sent[i], 0) + coalesce(p_idle[i], 0) INTO v_free FROM webhook_queue q
+    SELECT p_concurrency[i] - count(*) + coalesce(p_sent[i], 0) + coalesce(p_idle[i], 0), count(*) FILTER (WHERE q.claimed_by <> p_owner)
+      INTO v_free, v_others FROM webhook_queue q
       WHERE q.endpoint_id = p_endpoints[i] AND q.status = 'pending' AND q.claimed_until > '-infinity' AND q.claimed_until > v_now;
     -- v_start: requests the caller may open now; v_free: rows to lease, up to p_prefetch held ready beyond that.
+    -- Only a caller alone at the endpoint claims ahead: rows held ready count as open for every other process,
+    -- so two processes holding ready rows could each leave the other no slot. Alone, it can always start its own.
     v_start := greatest(v_free, 0);
-    v_free := v_start + coalesce(p_prefetch[i], 0) - coalesce(p_idle[i], 0);
+    v_free := v_start + CASE WHEN v_others = 0 THEN coalesce(p_prefetch[i], 0) ELSE 0 END - coalesce(p_idle[i], 0);
     IF p_rate[i] IS NOT NULL AND v_free > 0 THEN
       v_burst := greatest(p_rate[i], 1);
       INSERT INTO webhook_rate_buckets AS b VALUES (p_endpoints[i], v_burst, v_now) ON CONFLICT DO NOTHING;

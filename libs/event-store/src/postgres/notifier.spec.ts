@@ -24,15 +24,15 @@ describe('event notifier: wake-ups by event type', () => {
     await db?.drop();
   });
 
-  const waiter = (notifier: EventNotifier, filter: Parameters<EventNotifier['wait']>[1]) => {
-    const w = { woken: false, ...notifier.wait(60_000, filter) };
+  const waiter = (notifier: EventNotifier, filter: Parameters<EventNotifier['wait']>[1] | string) => {
+    const w = { woken: false, ...notifier.wait(60_000, typeof filter === 'string' ? { types: new Set([filter]), prefixes: [] } : filter) };
     void w.promise.then(() => (w.woken = true));
     return w;
   };
   const settle = () => new Promise((r) => setTimeout(r, 50));
 
   test('local appends wake the waiters whose filter takes one of their types', async () => {
-    const a = waiter(here, new Set(['A']));
+    const a = waiter(here, 'A');
     const prefixed = waiter(here, { types: new Set(), prefixes: ['Task'] });
     const any = waiter(here, null);
     here.published(['B', 'TaskStarted']);
@@ -44,8 +44,8 @@ describe('event notifier: wake-ups by event type', () => {
   });
 
   test('a NOTIFY from another process names its types; a payload without names wakes everyone', async () => {
-    const a = waiter(there, new Set(['A']));
-    const b = waiter(there, new Set(['B']));
+    const a = waiter(there, 'A');
+    const b = waiter(there, 'B');
     here.published(['A']);
     await a.promise;
     await settle();
@@ -53,7 +53,7 @@ describe('event notifier: wake-ups by event type', () => {
     // An older process (or more types than fit) sends an empty payload.
     await pool.query(`SELECT pg_notify('opsledger_events', '')`);
     await b.promise;
-    const c = waiter(there, new Set(['C']));
+    const c = waiter(there, 'C');
     here.published(); // types unknown
     await c.promise;
   });

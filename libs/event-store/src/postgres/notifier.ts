@@ -2,17 +2,15 @@ import pg from 'pg';
 
 export const EVENTS_CHANNEL = 'opsledger_events';
 
-/** Which appended event types wake a waiter; null: every wake-up (no filter, or a stream filter). */
-export type WakeFilter = ReadonlySet<string> | { prefixes: readonly string[]; types: ReadonlySet<string> } | null;
+/** Which appended event types wake a waiter (exact names or name prefixes); null: every wake-up (no filter, or a stream filter). */
+export type WakeFilter = { types: ReadonlySet<string>; prefixes: readonly string[] } | null;
 
 /** Above this many distinct types since the last NOTIFY, it wakes everyone instead of naming them. */
 const MAX_NAMED_TYPES = 64;
 
 function wakes(filter: WakeFilter, types: readonly string[] | null): boolean {
   if (!filter || !types) return true;
-  if (filter instanceof Set) return types.some((t) => filter.has(t));
-  const { prefixes, types: exact } = filter as { prefixes: readonly string[]; types: ReadonlySet<string> };
-  return types.some((t) => exact.has(t) || prefixes.some((p) => t.startsWith(p)));
+  return types.some((t) => filter.types.has(t) || filter.prefixes.some((p) => t.startsWith(p)));
 }
 
 /**

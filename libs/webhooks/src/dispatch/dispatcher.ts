@@ -130,9 +130,8 @@ export class WebhookDispatcher {
   private readonly ready = new Map<string, ReadyRow[]>();
   /** Deliveries waiting in `ready` or being sent by this process. */
   private readonly active = new Set<string>();
-  /** Claimed rows whose request has finished and whose outcome is being recorded, per endpoint (see markSent). */
-  private readonly sent = new Map<string, number>();
-  private readonly sentRows = new Map<string, string>();
+  /** Claimed rows whose request has finished and whose outcome is being recorded: delivery id → endpoint id. */
+  private readonly sent = new Map<string, string>();
   private readonly successes: SuccessBatcher;
   private listener: pg.Client | null = null;
   private wakeUp: (() => void) | null = null;
@@ -284,6 +283,7 @@ export class WebhookDispatcher {
     targets.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     const done = this.completions;
     if (!targets.length && !done.length) return;
+    const sent = this.sentPerEndpoint();
     this.completions = [];
     let rows: ClaimedRow[];
     try {
@@ -301,7 +301,7 @@ export class WebhookDispatcher {
           targets.map((t) => t.rate),
           targets.map((t) => t.leaseMs),
           targets.map((t) => t.anyTime),
-          targets.map((t) => this.sent.get(t.id) ?? 0),
+          targets.map((t) => sent.get(t.id) ?? 0),
           targets.map((t) => this.ready.get(t.id)?.length ?? 0),
           targets.map((t) => t.prefetch),
         ],
@@ -386,17 +386,18 @@ export class WebhookDispatcher {
 
   /** The request of a claimed row has finished: its endpoint slot is free while the outcome is recorded. */
   private markSent(row: ClaimedRow): void {
-    this.sentRows.set(row.delivery_id, row.endpoint_id);
-    this.sent.set(row.endpoint_id, (this.sent.get(row.endpoint_id) ?? 0) + 1);
+    this.sent.set(row.delivery_id, row.endpoint_id);
   }
 
   private unmarkSent(deliveryId: string): void {
-    const endpointId = this.sentRows.get(deliveryId);
-    if (endpointId === undefined) return;
-    this.sentRows.delete(deliveryId);
-    const left = (this.sent.get(endpointId) ?? 1) - 1;
-    if (left > 0) this.sent.set(endpointId, left);
-    else this.sent.delete(endpointId);
+    this.sent.delete(deliveryId);
+  }
+
+  /** Rows per endpoint whose request has finished (webhook_claim p_sent). */
+  private sentPerEndpoint(): Map<string, number> {
+    const counts = new Map<string, number>();
+    for (const endpointId of this.sent.values()) counts.set(endpointId, (counts.get(endpointId) ?? 0) + 1);
+    return counts;
   }
 
   private complete(completion: Completion): void {

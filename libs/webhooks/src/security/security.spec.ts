@@ -75,4 +75,12 @@ describe('Standard Webhooks signatures', () => {
     expect(() => new standardwebhooks.Webhook(generateSigningSecret()).verify(body, headers)).toThrow();
     expect(() => new standardwebhooks.Webhook(current).verify(body + ' ', headers)).toThrow();
   });
+
+  test('sign the same bytes as the standardwebhooks package, non-ASCII bodies too', () => {
+    const secret = generateSigningSecret();
+    const timestamp = new Date(1_700_000_000_999);
+    for (const body of ['', '{"a":1}', JSON.stringify({ text: 'Größe ✓ 日本語 🚀', n: [1, 2, 3] })]) {
+      expect(signatureHeader([secret], 'msg_ü', timestamp, body)).toBe(new standardwebhooks.Webhook(secret).sign('msg_ü', timestamp, body));
+    }
+  });
 });

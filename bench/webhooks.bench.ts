@@ -5,6 +5,9 @@
 // receiver subtracts it on arrival.
 //   throughput: 10,000 events appended at once (16 writers), each fanned out to 3 endpoints (30,000
 //               deliveries); deliveries/s from the first append to the last receipt.
+//   backlog:    the same 10,000 events written while the process manager is stopped (SIGSTOP), then
+//               resumed: deliveries/s from the resume to the last receipt (informational: delivery capacity
+//               without the writer's appends competing for the two cores).
 //   paced:      events at 500/s for 5 s, event → receipt p50/p99 (target p99 ≤ 100 ms); and at 20/s, a
 //               rate far below saturation, for the latency of the pipeline itself.
 //   raw loop:   the same receiver, undici POSTs of a body of the same size: 30,000 with the dispatcher's
@@ -167,6 +170,19 @@ async function run(ctx: BenchContext): Promise<void> {
     const oursLoaded = stats(receiver.latencies);
     ctx.report.log(`ours: ${formatNumber(oursRate)} deliveries/s (appends took ${formatNumber((appended - started) / 1000)} s), p50 ${formatNumber(oursLoaded.p50)} ms, p99 ${formatNumber(oursLoaded.p99)} ms`);
 
+    // Delivery capacity proper: the same 10,000 events already written while the process manager was
+    // stopped (SIGSTOP), then resumed (SIGCONT): from the resume to the last receipt, it routes and delivers a
+    // backlog, as after a restart or an outage of the process manager.
+    ctx.report.log(`backlog: ${EVENTS} events written while the process manager is stopped`);
+    await receiver.reset();
+    pm.child.kill('SIGSTOP');
+    await appendAll(EVENTS, 16);
+    const resumed = now();
+    pm.child.kill('SIGCONT');
+    await receiver.until(EVENTS * ENDPOINTS, 600_000);
+    const oursBacklogRate = (EVENTS * ENDPOINTS) / ((receiver.lastAt - resumed) / 1000);
+    ctx.report.log(`ours backlog: ${formatNumber(oursBacklogRate)} deliveries/s`);
+
     ctx.report.log(`paced: ${PACED_RATE} events/s for ${PACED_SECONDS} s`);
     const oursPaced = await latencyAt(PACED_RATE, (n) => append(n));
     ctx.report.log(`ours paced: p50 ${formatNumber(oursPaced.p50)} ms, p99 ${formatNumber(oursPaced.p99)} ms`);
@@ -216,12 +232,13 @@ async function run(ctx: BenchContext): Promise<void> {
 
     ctx.report.row({ metric: `deliveries/s (${EVENTS} events × ${ENDPOINTS})`, ours: oursRate, peer: 'raw undici loop', peerValue: rawRate, target: { min: 0.5 }, unit: '/s' });
     ctx.report.row({ metric: `deliveries/s (${EVENTS} events × ${ENDPOINTS})`, ours: oursRate, peer: 'raw loop + INSERT per POST', peerValue: recordedRate, unit: '/s' });
+    ctx.report.row({ metric: `deliveries/s, backlog of ${EVENTS} events × ${ENDPOINTS}`, ours: oursBacklogRate, peer: 'raw undici loop', peerValue: rawRate, unit: '/s' });
     ctx.report.row({ metric: `event→receipt p50 at ${PACED_RATE} events/s`, ours: oursPaced.p50, peer: 'raw undici loop', peerValue: rawPaced.p50, unit: 'ms' });
     ctx.report.row({ metric: `event→receipt p99 at ${PACED_RATE} events/s`, ours: oursPaced.p99, peer: 'raw undici loop', peerValue: rawPaced.p99, unit: 'ms' });
     ctx.report.row({ metric: `event→receipt p50 at ${LIGHT_RATE} events/s`, ours: oursLight.p50, peer: 'raw undici loop', peerValue: rawLight.p50, unit: 'ms' });
     ctx.report.row({ metric: `event→receipt p99 at ${LIGHT_RATE} events/s`, ours: oursLight.p99, peer: 'raw undici loop', peerValue: rawLight.p99, unit: 'ms' });
     ctx.report.note(`target event→receipt p99 ≤ 100 ms at ${PACED_RATE} events/s: ${oursPaced.p99 <= 100 ? 'met' : 'MISSED'} (${formatNumber(oursPaced.p99)} ms); throughput run: event→receipt p50 ${formatNumber(oursLoaded.p50)} ms, p99 ${formatNumber(oursLoaded.p99)} ms (queueing: all events written at once)`);
-    ctx.report.note(`each delivery: a queue row (router), a lease and its completion (claims), a Standard Webhooks signature, its Scheduled + Attempted + Succeeded record (first-attempt successes in batch events), the api projecting the delivery history; endpoints at maxConcurrency ${CONCURRENCY}; raw loop: ${ENDPOINTS * CONCURRENCY} concurrent undici POSTs, no signing, nothing recorded; "+ INSERT per POST": the same loop committing one row per delivery (informational, no target)`);
+    ctx.report.note(`each delivery: a queue row (router), a lease and its completion (claims), a Standard Webhooks signature, its Scheduled + Attempted + Succeeded record (first-attempt successes in batch events), the api projecting the delivery history; endpoints at maxConcurrency ${CONCURRENCY}; raw loop: ${ENDPOINTS * CONCURRENCY} concurrent undici POSTs, no signing, nothing recorded; "+ INSERT per POST": the same loop committing one row per delivery (informational, no target); "backlog": the 10,000 events written while the process manager was stopped, timed from its resume (informational: no appends competing)`);
   } finally {
     await agent.close();
     await store.close();

@@ -6,6 +6,7 @@
 //   npm run bench                      all sections
 //   npm run bench -- event-store       the sections whose name contains `event-store`
 //   BENCH_DATABASE_URL=postgres://…    use that server (its maintenance database) instead of an embedded one
+//   BENCH_KEEP_DATABASES=1             keep each section's databases afterwards (with BENCH_DATABASE_URL: to look into them)
 //
 // To add a section: write `bench/<name>.bench.ts` exporting a BenchSection and add it to SECTIONS.
 import { startEmbeddedPostgres } from '@app/database';
@@ -106,7 +107,7 @@ async function main(): Promise<number> {
       if (sectionRows.length) console.log(formatRows(sectionRows));
       for (const n of notes) console.log(`  ${n}`);
       // Drop this section's databases so the next section starts on a quiet server.
-      for (const db of created.splice(0)) await admin.query(`DROP DATABASE IF EXISTS "${db}" WITH (FORCE)`).catch(() => undefined);
+      if (!process.env.BENCH_KEEP_DATABASES) for (const db of created.splice(0)) await admin.query(`DROP DATABASE IF EXISTS "${db}" WITH (FORCE)`).catch(() => undefined);
     }
 
     const targeted = summary.filter((s) => s.row.target);
@@ -130,7 +131,7 @@ async function main(): Promise<number> {
       console.log(`\n${targeted.length - missed}/${targeted.length} targets met${failed ? '; some sections FAILED' : ''}`);
     }
   } finally {
-    for (const db of created) await admin.query(`DROP DATABASE IF EXISTS "${db}" WITH (FORCE)`).catch(() => undefined);
+    if (!process.env.BENCH_KEEP_DATABASES) for (const db of created) await admin.query(`DROP DATABASE IF EXISTS "${db}" WITH (FORCE)`).catch(() => undefined);
     await admin.end();
     await stop();
   }

@@ -8,6 +8,7 @@
 //   backlog:    the same 10,000 events written while the process manager is stopped (SIGSTOP), then
 //               resumed: deliveries/s from the resume to the last receipt (informational: delivery capacity
 //               without the writer's appends competing for the two cores).
+//   (after each burst, a VACUUM (ANALYZE) of the database: see settle below)
 //   paced:      events at 500/s for 5 s, event → receipt p50/p99 (target p99 ≤ 100 ms); and at 20/s, a
 //               rate far below saturation, for the latency of the pipeline itself.
 //   raw loop:   the same receiver, undici POSTs of a body of the same size: 30,000 with the dispatcher's
@@ -173,6 +174,14 @@ async function run(ctx: BenchContext): Promise<void> {
     // Delivery capacity proper: the same 10,000 events already written while the process manager was
     // stopped (SIGSTOP), then resumed (SIGCONT): from the resume to the last receipt, it routes and delivers a
     // backlog, as after a restart or an outage of the process manager.
+    // After each burst, what autovacuum would otherwise do at some moment within the next minute (naptime 60 s),
+    // in the middle of the next measured run: the cleanup of 30,000 deliveries on two shared cores delayed the
+    // paced run's deliveries by up to 0.7 s when it landed there.
+    const settle = async () => {
+      ctx.report.log('VACUUM (ANALYZE) after the burst');
+      await pool.query('VACUUM (ANALYZE)');
+    };
+    await settle();
     ctx.report.log(`backlog: ${EVENTS} events written while the process manager is stopped`);
     await receiver.reset();
     pm.child.kill('SIGSTOP');
@@ -183,6 +192,7 @@ async function run(ctx: BenchContext): Promise<void> {
     const oursBacklogRate = (EVENTS * ENDPOINTS) / ((receiver.lastAt - resumed) / 1000);
     ctx.report.log(`ours backlog: ${formatNumber(oursBacklogRate)} deliveries/s`);
 
+    await settle();
     ctx.report.log(`paced: ${PACED_RATE} events/s for ${PACED_SECONDS} s`);
     const oursPaced = await latencyAt(PACED_RATE, (n) => append(n));
     ctx.report.log(`ours paced: p50 ${formatNumber(oursPaced.p50)} ms, p99 ${formatNumber(oursPaced.p99)} ms`);
@@ -238,7 +248,7 @@ async function run(ctx: BenchContext): Promise<void> {
     ctx.report.row({ metric: `event→receipt p50 at ${LIGHT_RATE} events/s`, ours: oursLight.p50, peer: 'raw undici loop', peerValue: rawLight.p50, unit: 'ms' });
     ctx.report.row({ metric: `event→receipt p99 at ${LIGHT_RATE} events/s`, ours: oursLight.p99, peer: 'raw undici loop', peerValue: rawLight.p99, unit: 'ms' });
     ctx.report.note(`target event→receipt p99 ≤ 100 ms at ${PACED_RATE} events/s: ${oursPaced.p99 <= 100 ? 'met' : 'MISSED'} (${formatNumber(oursPaced.p99)} ms); throughput run: event→receipt p50 ${formatNumber(oursLoaded.p50)} ms, p99 ${formatNumber(oursLoaded.p99)} ms (queueing: all events written at once)`);
-    ctx.report.note(`each delivery: a queue row (router), a lease and its completion (claims), a Standard Webhooks signature, its Scheduled + Attempted + Succeeded record (first-attempt successes in batch events), the api projecting the delivery history; endpoints at maxConcurrency ${CONCURRENCY}; raw loop: ${ENDPOINTS * CONCURRENCY} concurrent undici POSTs, no signing, nothing recorded; "+ INSERT per POST": the same loop committing one row per delivery (informational, no target); "backlog": the 10,000 events written while the process manager was stopped, timed from its resume (informational: no appends competing)`);
+    ctx.report.note(`each delivery: a queue row (router), a lease and its completion (claims), a Standard Webhooks signature, its Scheduled + Attempted + Succeeded record (first-attempt successes in batch events), the api projecting the delivery history; endpoints at maxConcurrency ${CONCURRENCY}; raw loop: ${ENDPOINTS * CONCURRENCY} concurrent undici POSTs, no signing, nothing recorded; "+ INSERT per POST": the same loop committing one row per delivery (informational, no target); "backlog": the 10,000 events written while the process manager was stopped, timed from its resume (informational: no appends competing); a VACUUM (ANALYZE) after each burst, so that autovacuum's cleanup of it does not land inside the next measured run`);
   } finally {
     await agent.close();
     await store.close();

@@ -171,9 +171,6 @@ async function run(ctx: BenchContext): Promise<void> {
     const oursLoaded = stats(receiver.latencies);
     ctx.report.log(`ours: ${formatNumber(oursRate)} deliveries/s (appends took ${formatNumber((appended - started) / 1000)} s), p50 ${formatNumber(oursLoaded.p50)} ms, p99 ${formatNumber(oursLoaded.p99)} ms`);
 
-    // Delivery capacity proper: the same 10,000 events already written while the process manager was
-    // stopped (SIGSTOP), then resumed (SIGCONT): from the resume to the last receipt, it routes and delivers a
-    // backlog, as after a restart or an outage of the process manager.
     // After each burst, what autovacuum would otherwise do at some moment within the next minute (naptime 60 s),
     // in the middle of the next measured run: the cleanup of 30,000 deliveries on two shared cores delayed the
     // paced run's deliveries by up to 0.7 s when it landed there.
@@ -182,6 +179,9 @@ async function run(ctx: BenchContext): Promise<void> {
       await pool.query('VACUUM (ANALYZE)');
     };
     await settle();
+    // Delivery capacity proper: the same 10,000 events already written while the process manager was
+    // stopped (SIGSTOP), then resumed (SIGCONT): from the resume to the last receipt, it routes and delivers a
+    // backlog, as after a restart or an outage of the process manager.
     ctx.report.log(`backlog: ${EVENTS} events written while the process manager is stopped`);
     await receiver.reset();
     pm.child.kill('SIGSTOP');

@@ -128,6 +128,18 @@ test('a receiver that stalls times out; the last attempt fails the delivery', as
   expect(receiver.at('/stall')).toHaveLength(2);
 });
 
+test('the timeout covers the whole attempt: a body that never ends is cut at it, the status code stands', async () => {
+  // A byte every 50 ms: the per-read body timeout (300 ms) never fires, only the attempt's deadline does.
+  receiver.on('/trickle', () => ({ status: 200, trickleEveryMs: 50 }));
+  const hook = await createWebhook(api, receiver, '/trickle', { ...kvEvents('trickle/'), timeoutMs: 300 });
+  await setKey('trickle/a', 1);
+  const [delivery] = await deliveriesWhen(api, hook.id, (items) => items[0]?.status === 'succeeded');
+  expect(delivery.attempts).toHaveLength(1);
+  const [attempt] = delivery.attempts;
+  expect(attempt.statusCode).toBe(200);
+  expect(attempt.response).toMatch(/^\.*\s?\[response body: timed out after 300 ms\]$/);
+});
+
 test('429 with Retry-After waits as long as the receiver asks', async () => {
   receiver.on('/busy', (_req, i) => (i === 0 ? { status: 429, headers: { 'retry-after': '2' } } : { status: 204 }));
   const hook = await createWebhook(api, receiver, '/busy', { ...kvEvents('busy/'), retry: { strategy: 'schedule', delaysSeconds: [0.1, 0.1] } });

@@ -14,6 +14,8 @@ export interface Reply {
   delayMs?: number;
   headers?: Record<string, string>;
   body?: string;
+  /** Send the status and headers, then one byte of body every this many ms, never finishing (until the sender hangs up). */
+  trickleEveryMs?: number;
 }
 
 /** Decides the answer to one request; 'stall' never answers (until the receiver stops). */
@@ -74,7 +76,11 @@ export class WebhookReceiver {
         }
         const send = () => {
           res.writeHead(reply.status, reply.headers);
-          res.end(reply.body);
+          if (!reply.trickleEveryMs) return res.end(reply.body);
+          res.flushHeaders();
+          const trickle = setInterval(() => res.write('.'), reply.trickleEveryMs);
+          res.on('close', () => clearInterval(trickle));
+          this.stalled.add(res);
         };
         if (reply.delayMs) setTimeout(send, reply.delayMs);
         else send();

@@ -49,6 +49,11 @@ export class WebhookHttpClient {
       error,
       retryAfter,
     });
+    // The deadline for the whole attempt (connect, headers, body). Not AbortSignal.timeout: that costs ~3.6 µs
+    // a call against ~0.3 µs for a controller and a timer, and its timer lives on for the whole timeout after
+    // the attempt is done (tens of thousands of them at a few thousand deliveries per second).
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(new DOMException(`The operation was aborted due to timeout`, 'TimeoutError')), outgoing.timeoutMs);
     try {
       const res = await request(outgoing.url, {
         dispatcher: this.agent,
@@ -57,7 +62,7 @@ export class WebhookHttpClient {
         body: outgoing.body,
         headersTimeout: outgoing.timeoutMs,
         bodyTimeout: outgoing.timeoutMs,
-        signal: AbortSignal.timeout(outgoing.timeoutMs),
+        signal: deadline.signal,
       });
       const chunks: Buffer[] = [];
       let size = 0;
@@ -82,6 +87,8 @@ export class WebhookHttpClient {
       return done(res.statusCode, text || null, redirect, header('retry-after'));
     } catch (error) {
       return done(null, null, describe(error, outgoing.timeoutMs), null);
+    } finally {
+      clearTimeout(timer);
     }
   }
 

@@ -53,7 +53,7 @@ export class WebhookHttpClient {
     // a call against ~0.3 µs for a controller and a timer, and its timer lives on for the whole timeout after
     // the attempt is done (tens of thousands of them at a few thousand deliveries per second).
     const deadline = new AbortController();
-    const timer = setTimeout(() => deadline.abort(new DOMException(`The operation was aborted due to timeout`, 'TimeoutError')), outgoing.timeoutMs);
+    const timer = setTimeout(() => deadline.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError')), outgoing.timeoutMs);
     try {
       const res = await request(outgoing.url, {
         dispatcher: this.agent,

@@ -1,6 +1,7 @@
 // Delivery behaviour end to end: api and process manager in this process on one database, a real HTTP
 // receiver on loopback (allow-listed), real undici requests, signatures checked with the standardwebhooks package.
 import type { INestApplicationContext } from '@nestjs/common';
+import type pg from 'pg';
 import standardwebhooks from 'standardwebhooks';
 import { startTestApi, type TestApi } from '../support/api.js';
 import { startTestProcessManager } from '../support/process-manager.js';
@@ -175,23 +176,48 @@ test('redelivery sends a settled delivery again with the same webhook-id', async
   expectProblem(await api.call('POST', '/api/webhooks/deliveries/00000000-0000-5000-8000-000000000000/redeliver'), 404, 'DELIVERY_NOT_FOUND');
 });
 
-test('a row claimed again after a lost completion is not sent again when its success is on record', async () => {
+/**
+ * As a process manager that owned the endpoint and died would leave it, in one transaction: its lease run out,
+ * and the queue row changed by `sql` (put back as before the outcome the dead owner never stored).
+ */
+async function leftByDeadOwner(db: pg.Client, endpointId: string, sql: string, params: unknown[]): Promise<number> {
+  await db.query('BEGIN');
+  try {
+    const owners = await db.query(`UPDATE webhook_endpoint_owners SET owner = 'dead-process-manager', until = now() - interval '1 second' WHERE endpoint_id = $1`, [endpointId]);
+    expect(owners.rowCount).toBe(1);
+    const { rowCount } = await db.query(sql, params);
+    await db.query('COMMIT');
+    return rowCount ?? 0;
+  } catch (error) {
+    await db.query('ROLLBACK');
+    throw error;
+  }
+}
+
+test('a row taken over after a lost completion is not sent again when its success is on record', async () => {
   // A process manager that recorded a first-attempt success (in a batch event) and died before handing the
-  // row back: the row is pending again and its lease gone, as a restart would find it.
+  // row back: the row (deleted once delivered) is pending again, and the endpoint's lease has run out, as a
+  // restart would find it.
   const hook = await createWebhook(api, receiver, '/lost-completion', kvEvents('lost/'));
   await setKey('lost/a', 1);
   const [delivery] = await deliveriesWhen(api, hook.id, (items) => items[0]?.status === 'succeeded');
   const db = await connectDatabase(api.databaseUrl);
+  const queued = async () => (await db.query(`SELECT 1 FROM webhook_queue WHERE delivery_id = $1`, [delivery.id])).rowCount;
   try {
-    const reset = await db.query(
-      `UPDATE webhook_queue SET status = 'pending', next_attempt_at = now(), claimed_until = '-infinity', claimed_by = NULL WHERE delivery_id = $1 AND revision < 0`,
+    await eventually(async () => ((await queued()) === 0 ? true : undefined), 10_000, 'the delivered row to leave the queue');
+    const restored = await leftByDeadOwner(
+      db,
+      hook.id,
+      `INSERT INTO webhook_queue (delivery_id, endpoint_id, message_id, correlation_id, status, revision, next_attempt_at, payload, scheduled, created_at)
+       SELECT d.delivery_id, d.endpoint_id, d.message_id, 'lost', 'pending', -1, now(), d.payload,
+              jsonb_build_object('sourceEventId', d.source_event_id, 'replayId', NULL, 'test', false, 'scheduledAt', d.created_at, 'causationId', d.source_event_id,
+                                 'actor', jsonb_build_object('kind', 'system', 'id', 'webhook-router')),
+              d.created_at
+       FROM webhook_deliveries d WHERE d.delivery_id = $1`,
       [delivery.id],
     );
-    expect(reset.rowCount).toBe(1);
-    await eventually(async () => {
-      const { rows } = await db.query(`SELECT status, claims FROM webhook_queue WHERE delivery_id = $1`, [delivery.id]);
-      return rows[0].status === 'succeeded' && rows[0].claims >= 2 ? true : undefined;
-    }, 10_000, 'the row to be claimed again and settled');
+    expect(restored).toBe(1);
+    await eventually(async () => ((await queued()) === 0 ? true : undefined), 10_000, 'the row to be taken over and settled');
   } finally {
     await db.end();
   }
@@ -200,9 +226,9 @@ test('a row claimed again after a lost completion is not sent again when its suc
   expect((await deliveriesOf(api, hook.id))[0]).toMatchObject({ status: 'succeeded', attemptCount: 1 });
 });
 
-test('a row claimed again after its stream was started by a holder that died before handing it back', async () => {
+test('a row taken over after its stream was started by an owner that died before handing it back', async () => {
   // The first attempt fails and is recorded (the stream holds Scheduled and Attempted); the queue row is then
-  // put back as a crash before the completion would leave it: no stream revision, pending, due, no lease.
+  // put back as a crash before the completion would leave it: no stream revision, pending, due, the lease run out.
   let status = 500;
   receiver.on('/restarted', () => ({ status }));
   const hook = await createWebhook(api, receiver, '/restarted', { ...kvEvents('restarted/'), retry: { strategy: 'schedule', delaysSeconds: [3600] } });
@@ -211,11 +237,9 @@ test('a row claimed again after its stream was started by a holder that died bef
   status = 204;
   const db = await connectDatabase(api.databaseUrl);
   try {
-    const reset = await db.query(
-      `UPDATE webhook_queue SET revision = -1, attempts = 0, next_attempt_at = now(), claimed_until = '-infinity', claimed_by = NULL WHERE delivery_id = $1 AND status = 'pending'`,
-      [delivery.id],
-    );
-    expect(reset.rowCount).toBe(1);
+    expect(
+      await leftByDeadOwner(db, hook.id, `UPDATE webhook_queue SET revision = -1, attempts = 0, next_attempt_at = now() WHERE delivery_id = $1 AND status = 'pending'`, [delivery.id]),
+    ).toBe(1);
     const [after] = await deliveriesWhen(api, hook.id, (items) => items[0]?.status === 'succeeded');
     // The second holder found the stream started, folded it in and recorded attempt 2 after attempt 1.
     expect(after.attempts.map((a: any) => [a.attempt, a.outcome])).toEqual([[1, 'failed'], [2, 'succeeded']]);
@@ -226,13 +250,13 @@ test('a row claimed again after its stream was started by a holder that died bef
   }
 });
 
-test('redelivery of a delivery whose queue row was pruned (settled long ago) works from its stream', async () => {
+test('a delivered row leaves the queue; its redelivery is queued again from its record', async () => {
   const hook = await createWebhook(api, receiver, '/pruned', kvEvents('pruned/'));
   await setKey('pruned/a', 1);
   const [delivery] = await deliveriesWhen(api, hook.id, (items) => items[0]?.status === 'succeeded');
   const db = await connectDatabase(api.databaseUrl);
   try {
-    expect((await db.query('DELETE FROM webhook_queue WHERE delivery_id = $1', [delivery.id])).rowCount).toBe(1);
+    await eventually(async () => ((await db.query('SELECT 1 FROM webhook_queue WHERE delivery_id = $1', [delivery.id])).rowCount === 0 ? true : undefined), 10_000, 'the row to leave the queue');
   } finally {
     await db.end();
   }

@@ -1,6 +1,6 @@
-// Several process managers on one database: claims are exclusive and respect the per-endpoint limits
-// (webhook_claim called concurrently on real PostgreSQL), two live process managers never send an
-// attempt twice, and when the one that routes stops, the other takes over from the stored checkpoint.
+// Several process managers on one database: they share the endpoints (one owner each, see
+// webhook-claim.spec.ts for the SQL), never send an attempt twice, and when one stops, the other takes over
+// its endpoints at once, and the routing from the stored checkpoint.
 import type { INestApplicationContext } from '@nestjs/common';
 import pg from 'pg';
 import { startTestApi, type TestApi } from '../support/api.js';
@@ -29,68 +29,6 @@ afterAll(async () => {
   await receiver?.close();
 });
 
-test('concurrent claims are disjoint and stay within the concurrency limit and the rate bucket', async () => {
-  await db.query(
-    `INSERT INTO webhook_queue (delivery_id, endpoint_id, message_id, correlation_id, status, revision, next_attempt_at, payload)
-     SELECT gen_random_uuid(), e, 'msg', 'c', 'pending', 0, now() - interval '1 second', '{}' FROM generate_series(1, 40), unnest(ARRAY['claim-a', 'claim-b', 'claim-c']) AS e`,
-  );
-  // claim-a: at most 6 in flight; claim-b: 0.1 request per second, a bucket of one (refills in 10 s).
-  const claim = async (owner: string) => {
-    const client = new pg.Client({ connectionString: api.databaseUrl });
-    await client.connect();
-    try {
-      const { rows } = await client.query<{ delivery_id: string | null; endpoint_id: string; owner: string }>(
-        `SELECT delivery_id, endpoint_id, $1::text AS owner FROM webhook_claim($1, '{}', '{}', '{}', '{}', '{}', ARRAY['claim-a', 'claim-b'], ARRAY[6, 40], ARRAY[NULL, 0.1]::float8[], ARRAY[60000, 60000], ARRAY[false, false])`,
-        [owner],
-      );
-      // Without the one row per endpoint that says how many requests may start.
-      return rows.filter((r) => r.delivery_id !== null);
-    } finally {
-      await client.end();
-    }
-  };
-  try {
-    const all = (await Promise.all(Array.from({ length: 8 }, (_, i) => claim(`owner-${i}`)))).flat();
-    expect(new Set(all.map((r) => r.delivery_id)).size).toBe(all.length);
-    expect(all.filter((r) => r.endpoint_id === 'claim-a')).toHaveLength(6);
-    expect(all.filter((r) => r.endpoint_id === 'claim-b')).toHaveLength(1);
-    expect(await claim('late')).toEqual([]);
-    // Ten seconds later (moved back rather than waited for) the bucket holds one request again.
-    await db.query(`UPDATE webhook_rate_buckets SET refilled_at = refilled_at - interval '10 seconds' WHERE endpoint_id = 'claim-b'`);
-    expect((await claim('later')).map((r) => r.endpoint_id)).toEqual(['claim-b']);
-    // A caller whose requests have finished (outcomes being recorded, leases held) has those slots free again.
-    const owner = all.find((r) => r.endpoint_id === 'claim-a')!;
-    const owned = all.filter((r) => r.endpoint_id === 'claim-a' && r.owner === owner.owner).length;
-    const { rows: more } = await db.query(
-      `SELECT delivery_id, endpoint_id FROM webhook_claim($1, '{}', '{}', '{}', '{}', '{}', ARRAY['claim-a'], ARRAY[6], ARRAY[NULL]::float8[], ARRAY[60000], ARRAY[false], ARRAY[$2::integer])`,
-      [owner.owner, owned],
-    );
-    expect(more.filter((r: any) => r.delivery_id !== null)).toHaveLength(owned);
-    // Claiming ahead is for a caller alone at the endpoint: with other owners' leases there, none.
-    const { rows: crowded } = await db.query(
-      `SELECT delivery_id, startable FROM webhook_claim('ahead', '{}', '{}', '{}', '{}', '{}', ARRAY['claim-a'], ARRAY[6], ARRAY[NULL]::float8[], ARRAY[60000], ARRAY[false], ARRAY[0], ARRAY[0], ARRAY[4])`,
-    );
-    expect(crowded).toEqual([{ delivery_id: null, startable: 0 }]);
-    // Alone at claim-c (concurrency 2): 2 to start and 4 held ready.
-    const aheadOf = async (owner: string, sent: number, idle: number) =>
-      (await db.query(
-        `SELECT delivery_id, startable FROM webhook_claim($1, '{}', '{}', '{}', '{}', '{}', ARRAY['claim-c'], ARRAY[2], ARRAY[NULL]::float8[], ARRAY[60000], ARRAY[false], ARRAY[$2::integer], ARRAY[$3::integer], ARRAY[4])`,
-        [owner, sent, idle],
-      )).rows;
-    const solo = await aheadOf('solo', 0, 0);
-    expect(solo.filter((r: any) => r.delivery_id === null)).toEqual([{ delivery_id: null, startable: 2 }]);
-    expect(solo.filter((r: any) => r.delivery_id !== null)).toHaveLength(6);
-    // Another process gets nothing: the six leases (two requests, four ready) all count as open for it.
-    expect(await aheadOf('other', 0, 0)).toEqual([{ delivery_id: null, startable: 0 }]);
-    // The holder, its two requests finished: it may start two of its four ready rows, and claims two more ahead.
-    const next = await aheadOf('solo', 2, 4);
-    expect(next.filter((r: any) => r.delivery_id === null)).toEqual([{ delivery_id: null, startable: 2 }]);
-    expect(next.filter((r: any) => r.delivery_id !== null)).toHaveLength(2);
-  } finally {
-    await db.query(`DELETE FROM webhook_queue WHERE endpoint_id LIKE 'claim-%'`);
-  }
-});
-
 test('two process managers share the work without sending any attempt twice, and fail over', async () => {
   for (const path of PATHS) {
     receiver.on(path, () => ({ status: 204, delayMs: 50 }));
@@ -98,14 +36,19 @@ test('two process managers share the work without sending any attempt twice, and
   }
   const trigger = (from: number, to: number) =>
     Promise.all(Array.from({ length: to - from }, (_, i) => api.call('POST', '/api/webhooks/trigger', { type: 'scale.event', data: { n: from + i } }).then((r) => expect(r.status).toBe(202))));
+  const owners = async () => (await db.query<{ owner: string; n: number }>(`SELECT owner, count(*)::int AS n FROM webhook_endpoint_owners WHERE owner IS NOT NULL GROUP BY owner ORDER BY n`)).rows;
   await trigger(0, 60);
   for (const path of PATHS) await received(receiver, path, 60, 30_000);
+  // Shared: one endpoint, and two, per process manager.
+  await eventually(async () => ((await owners()).map((o) => o.n).join() === '1,2' ? true : undefined), 10_000, 'the endpoints shared');
 
-  // The router runs on one of them: after stopping the first, the other routes and sends the rest.
+  // The router runs on one of them: after stopping the first, the other routes and sends the rest. The
+  // stopped one let its endpoints go (no lease to wait out): the other owns all three.
   await pms.shift()!.close();
+  await eventually(async () => ((await owners()).map((o) => o.n).join() === '3' ? true : undefined), 10_000, 'the endpoints taken over');
   await trigger(60, 90);
   for (const path of PATHS) await received(receiver, path, 90, 30_000);
-  await eventually(async () => ((await db.query(`SELECT 1 FROM webhook_queue WHERE status <> 'succeeded' OR claimed_by IS NOT NULL LIMIT 1`)).rowCount === 0 ? true : undefined), 10_000, 'every claim handed back');
+  await eventually(async () => ((await db.query(`SELECT 1 FROM webhook_queue WHERE status <> 'succeeded' LIMIT 1`)).rowCount === 0 ? true : undefined), 10_000, 'every outcome stored');
   await sleep(300);
   for (const path of PATHS) {
     const ids = receiver.at(path).map((r) => String(r.headers['webhook-id']));

@@ -49,8 +49,9 @@ export class WebhookDelivery implements OnApplicationBootstrap, OnApplicationShu
     // The batcher writes at most two batches at a time, and its NOTIFY after them.
     this.deliveryPool = store.kind === 'postgres' ? createPool(asyncCommitUrl(databaseUrl), { max: 3, applicationName: 'opsledger-webhook-appends' }) : null;
     const deliveryAppends = new AppendBatcher(store, this.deliveryPool ?? pool);
-    // Claim rounds (leases and completions) do not wait for the WAL flush either: losing the last of them in a
-    // database crash hands those rows out again (a repeated send, same webhook-id) or repeats their recording.
+    // Claim rounds (outcomes, reads) do not wait for the WAL flush either: losing the last of them in a database
+    // crash hands those rows out again (a repeated send, same webhook-id) or repeats their recording. A round that
+    // takes or renews an endpoint's lease waits for it (webhook_claim turns synchronous_commit on).
     this.claimPool = createPool(asyncCommitUrl(databaseUrl), { max: 1, applicationName: 'opsledger-webhook-claims' });
     this.dispatcher = new WebhookDispatcher(pool, store, deliveryAppends, box, this.http, this.logger, {
       autoDisableAfterMs: config.OPSLEDGER_WEBHOOK_AUTO_DISABLE_AFTER_SECONDS * 1000,

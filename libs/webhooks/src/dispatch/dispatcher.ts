@@ -25,19 +25,23 @@ interface ClaimedRow {
   revision: string;
   attempts: number;
   retry_base: number;
+  /** Above 0: an owner of the endpoint whose lease ran out may have sent it (see migration 104). */
   claims: number;
   payload: ExternalEvent;
   /** Set while the delivery's stream does not exist yet (revision -1): what its Scheduled event says. */
   scheduled: QueuedScheduled | null;
-  /** Only on the one row per endpoint without a delivery: how many requests this process may start now. */
-  startable: number | null;
+  /** Only on the one row per endpoint without a delivery: whether this process owns the endpoint … */
+  owned: boolean | null;
+  /** … and whether that is beyond its fair share (another process manager should have it). */
+  surplus: boolean | null;
 }
 
-/** A row claimed ahead, waiting for one of this process's requests to the endpoint to finish. */
-interface ReadyRow {
-  row: ClaimedRow;
-  /** Start it no later than this (ms since epoch): it must finish within its lease. */
-  startBy: number;
+/** An endpoint this process owns: it alone sends its deliveries while its lease lasts. */
+interface Ownership {
+  /** The lease as this process knows it (ms since epoch, from before the round that renewed it). */
+  validUntil: number;
+  renewedAt: number;
+  surplus: boolean;
 }
 
 interface Completion {
@@ -93,13 +97,30 @@ class SuccessBatcher {
 
 const MAX_SUCCESS_BATCH = 500;
 
-/** A lease outlives the longest attempt by this much, so a live sender never loses its claim. */
+/**
+ * An attempt starts only while the endpoint's lease has this much beyond the attempt's timeout left, so it is
+ * over, and its success recorded and projected, long before another process manager can take the endpoint.
+ */
 const LEASE_MARGIN_MS = 10_000;
-const SWEEP_LEASE_MS = 30_000;
+/** Leases are renewed about once a second (every claim round until then only checks them) … */
+const RENEW_EVERY_MS = 1000;
+/** … and last this much beyond the margin and the timeout, so a renewal a few seconds late stops nothing. */
+const RENEW_SLACK_MS = 3000;
+/** Cancelling a disabled endpoint's deliveries sends nothing. */
+const SWEEP_TIMEOUT_MS = 5000;
+/** After an unexpected failure (the database away while recording, say), a row waits this long before it is tried again. */
+const FAILED_PROCESSING_DELAY_MS = 5000;
+const HEARTBEAT_EVERY_MS = 1000;
+/** Rows read ahead per endpoint: eight times its concurrency, within these bounds (see cycle). */
+const MIN_READ_AHEAD = 64;
+const MAX_READ_AHEAD = 512;
 const IDLE_POLL_MS = 1000;
 const SWEEP_EVERY_MS = 30_000;
 const UNKNOWN_ENDPOINT_DELAY_MS = 1000;
-/** Settled queue rows are only an index of the delivery streams; a redelivery recreates a deleted one. */
+/**
+ * Queue rows are only an index of work: delivered ones are deleted at once (webhook_claim), failed and cancelled
+ * ones after this long; a redelivery queues a deleted one again from its record.
+ */
 const SETTLED_RETENTION = '7 days';
 const PRUNE_EVERY_MS = 600_000;
 
@@ -111,11 +132,13 @@ export interface DispatcherOptions {
 }
 
 /**
- * Sends due deliveries. Each cycle is one call of webhook_claim: it stores the attempts finished since
- * the last call and claims due rows, per endpoint within its concurrency and rate limit across every
- * process manager. A claimed attempt is sent, then recorded in the delivery stream with the revision the
- * row was claimed at, so whatever happened to the delivery meanwhile (a cancel, another sender after a
- * lost lease) is seen and folded in, never overwritten.
+ * Sends due deliveries. An endpoint is owned by one process manager at a time (webhook_claim keeps a lease
+ * per endpoint and shares the endpoints fairly among the process managers alive): the owner alone sends its
+ * deliveries, so the concurrency limit is kept here, in memory, and the rate limit's bucket in the database.
+ * Each cycle is one call of webhook_claim: it stores the outcomes finished since the last call, renews the
+ * leases and reads due rows. A row is sent, then recorded in the delivery stream with the revision it was read
+ * at, so whatever happened to the delivery meanwhile (a cancel, a redelivery request, a previous owner's
+ * attempt) is seen and folded in, never overwritten.
  */
 export class WebhookDispatcher {
   private readonly owner = `${os.hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
@@ -126,12 +149,18 @@ export class WebhookDispatcher {
   /** Disabled or deleted endpoints whose pending deliveries must be cancelled. */
   private readonly sweep = new Set<string>();
   private completions: Completion[] = [];
-  /** Rows claimed ahead per endpoint (see webhook_claim p_prefetch), started as this process's requests finish. */
-  private readonly ready = new Map<string, ReadyRow[]>();
-  /** Deliveries waiting in `ready` or being sent by this process. */
+  private readonly owned = new Map<string, Ownership>();
+  /** Rows read per endpoint, started as this process's requests to it finish. */
+  private readonly ready = new Map<string, ClaimedRow[]>();
+  /** Deliveries waiting in `ready` or being processed here: never read again until their outcome is stored. */
   private readonly active = new Set<string>();
-  /** Claimed rows whose request has finished and whose outcome is being recorded: delivery id → endpoint id. */
-  private readonly sent = new Map<string, string>();
+  /** Requests open per endpoint (its concurrency limit) … */
+  private readonly open = new Map<string, number>();
+  /** … and rows being processed per endpoint (sent or not): an endpoint is handed over only without any. */
+  private readonly busy = new Map<string, Set<string>>();
+  /** Rows whose processing failed unexpectedly: when read again they are checked like a previous owner's. */
+  private readonly doubtful = new Set<string>();
+  private lastHeartbeatAt = 0;
   private readonly successes: SuccessBatcher;
   private listener: pg.Client | null = null;
   private wakeUp: (() => void) | null = null;
@@ -269,141 +298,187 @@ export class WebhookDispatcher {
       this.lastSweepAt = now;
       for (const e of this.registry.all()) if (e.status !== 'enabled') this.sweep.add(e.id);
     }
-    // Rows held ready for an endpoint that is no longer enabled go back to the queue (a sweep cancels them).
-    for (const [id, list] of this.ready) if (this.registry.get(id)?.status !== 'enabled') this.handBack(id, list.length);
-    const targets: { id: string; concurrency: number; rate: number | null; leaseMs: number; anyTime: boolean; prefetch: number }[] = [];
+    // Rows held for an endpoint that is no longer enabled are let go (nothing was written for them; a sweep cancels them).
+    for (const id of [...this.ready.keys()]) if (this.registry.get(id)?.status !== 'enabled' || this.owned.get(id)?.surplus) this.forget(id);
+    const targets: { id: string; want: number; rate: number | null; leaseMs: number; renew: boolean; anyTime: boolean }[] = [];
+    const release: string[] = [];
     for (const e of this.registry.all()) {
-      const { maxConcurrency: concurrency, rateLimitPerSecond: rate, timeoutMs } = e.definition;
-      // Claimed ahead (no rate limit: a token bucket is spent when a row is claimed): a ready row may wait for
-      // one request to finish before its own, so its lease covers two.
-      if (e.status === 'enabled') targets.push({ id: e.id, concurrency, rate, leaseMs: (rate ? 1 : 2) * timeoutMs + LEASE_MARGIN_MS, anyTime: false, prefetch: rate ? 0 : concurrency });
-      else if (this.sweep.has(e.id)) targets.push({ id: e.id, concurrency: 100, rate: null, leaseMs: SWEEP_LEASE_MS, anyTime: true, prefetch: 0 });
+      const own = this.owned.get(e.id);
+      const held = (this.ready.get(e.id)?.length ?? 0) + (this.open.get(e.id) ?? 0);
+      const renew = !own || now - own.renewedAt >= RENEW_EVERY_MS;
+      if (own?.surplus) {
+        // Another process manager should have it: once nothing of it is under way here, it is let go.
+        if (this.idle(e.id)) release.push(e.id);
+        else targets.push({ id: e.id, want: 0, rate: null, leaseMs: this.leaseMs(e.definition.timeoutMs), renew, anyTime: false });
+      } else if (e.status === 'enabled') {
+        const { maxConcurrency, rateLimitPerSecond: rate, timeoutMs } = e.definition;
+        // Reading a row writes nothing, so rows are read ahead in chunks: a read skips past the rows held here
+        // (p_exclude), and reading a few at a time would skip the same held rows again and again. A rate-limited
+        // endpoint spends its bucket when a row is read, so it reads only what it can start.
+        const ahead = Math.min(MAX_READ_AHEAD, Math.max(MIN_READ_AHEAD, 8 * maxConcurrency));
+        const want = rate ? maxConcurrency - held : held <= ahead / 4 ? ahead - held : 0;
+        targets.push({ id: e.id, want, rate, leaseMs: this.leaseMs(timeoutMs), renew, anyTime: false });
+      } else if (this.sweep.has(e.id) || !this.idle(e.id)) {
+        targets.push({ id: e.id, want: this.sweep.has(e.id) ? 100 - held : 0, rate: null, leaseMs: this.leaseMs(SWEEP_TIMEOUT_MS), renew, anyTime: true });
+      }
     }
-    // One order for every process, so the per-endpoint advisory locks never deadlock.
+    // Owned, and neither enabled nor being swept (or unknown): let go once idle.
+    for (const id of this.owned.keys()) if (!targets.some((t) => t.id === id) && !release.includes(id) && this.idle(id)) release.push(id);
+    // One order for every process, so the endpoints' lease rows are locked without deadlocks.
     targets.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     const done = this.completions;
-    if (!targets.length && !done.length) return;
-    const sent = this.sentPerEndpoint();
+    const heartbeat = now - this.lastHeartbeatAt >= HEARTBEAT_EVERY_MS;
+    if (!targets.length && !done.length && !release.length && !heartbeat) return;
     this.completions = [];
     let rows: ClaimedRow[];
     try {
       ({ rows } = await (this.options.claimPool ?? this.pool).query<ClaimedRow>(
-        `SELECT * FROM webhook_claim($1, $2::uuid[], $3::text[], $4::bigint[], $5::integer[], $6::timestamptz[], $7::text[], $8::integer[], $9::float8[], $10::integer[], $11::boolean[], $12::integer[], $13::integer[], $14::integer[])`,
+        `SELECT * FROM webhook_claim($1, $2, $3::uuid[], $4::text[], $5::bigint[], $6::integer[], $7::timestamptz[], $8::text[], $9::integer[], $10::float8[], $11::integer[], $12::boolean[], $13::boolean[], $14::uuid[], $15::text[])`,
         [
           this.owner,
+          heartbeat,
           done.map((c) => c.id),
           done.map((c) => c.status),
           done.map((c) => c.revision.toString()),
           done.map((c) => c.attempts),
           done.map((c) => c.nextAt),
           targets.map((t) => t.id),
-          targets.map((t) => t.concurrency),
+          targets.map((t) => t.want),
           targets.map((t) => t.rate),
           targets.map((t) => t.leaseMs),
+          targets.map((t) => t.renew),
           targets.map((t) => t.anyTime),
-          targets.map((t) => sent.get(t.id) ?? 0),
-          targets.map((t) => this.ready.get(t.id)?.length ?? 0),
-          targets.map((t) => t.prefetch),
+          this.held(targets.filter((t) => t.want > 0).map((t) => t.id)),
+          release,
         ],
       ));
     } catch (error) {
       this.completions.unshift(...done);
       throw error;
     }
-    for (const t of targets) if (t.anyTime && !rows.some((r) => r.endpoint_id === t.id && r.delivery_id)) this.sweep.delete(t.id);
-    const claimedAt = Date.now();
-    const leaseOf = new Map(targets.map((t) => [t.id, t.leaseMs]));
-    const startable = new Map<string, number>();
+    if (heartbeat) this.lastHeartbeatAt = now;
+    for (const id of release) this.owned.delete(id);
+    const leaseOf = new Map(targets.map((t) => [t.id, t]));
     for (const row of rows) {
       if (row.delivery_id === null) {
-        startable.set(row.endpoint_id, row.startable ?? 0);
+        const target = leaseOf.get(row.endpoint_id)!;
+        const previous = this.owned.get(row.endpoint_id);
+        if (!row.owned) {
+          // Not ours (any more): what is held for it is let go; requests under way finish, their outcomes are
+          // not stored (the owner sends those rows again, same webhook-id).
+          this.owned.delete(row.endpoint_id);
+          this.forget(row.endpoint_id);
+          if (target.anyTime) this.sweep.delete(row.endpoint_id);
+          continue;
+        }
+        const renewed = target.renew || !previous;
+        this.owned.set(row.endpoint_id, {
+          validUntil: renewed ? now + target.leaseMs : previous!.validUntil,
+          renewedAt: renewed ? now : previous!.renewedAt,
+          surplus: row.surplus === true,
+        });
         continue;
       }
-      const endpoint = this.registry.get(row.endpoint_id);
-      const timeoutMs = endpoint?.definition.timeoutMs ?? 0;
-      const entry = { row, startBy: claimedAt + leaseOf.get(row.endpoint_id)! - LEASE_MARGIN_MS - timeoutMs };
-      const list = this.ready.get(row.endpoint_id) ?? [];
-      // Claimed again by this process (its lease ran out while it waited here, or while it was being sent):
-      // a waiting row takes the new lease; a row being sent is not sent twice (its completion clears the lease).
-      if (this.active.has(row.delivery_id)) {
-        const waiting = list.findIndex((r) => r.row.delivery_id === row.delivery_id);
-        if (waiting >= 0) list[waiting] = entry;
-        continue;
-      }
+      // Read again while this process still holds it (the round was under way when it was handed back): kept once.
+      if (this.active.has(row.delivery_id)) continue;
       this.active.add(row.delivery_id);
-      list.push(entry);
+      const list = this.ready.get(row.endpoint_id) ?? [];
+      list.push(row);
       this.ready.set(row.endpoint_id, list);
     }
-    for (const [id, n] of startable) for (let i = 0; i < n && this.startNext(id); i++);
+    for (const t of targets) if (t.anyTime && !rows.some((r) => r.endpoint_id === t.id && r.delivery_id)) this.sweep.delete(t.id);
+    for (const id of this.ready.keys()) this.fill(id);
   }
 
-  /** Starts the oldest ready row of the endpoint; false when there is none. Rows too old to finish within their lease go back. */
-  private startNext(endpointId: string): boolean {
-    const list = this.ready.get(endpointId);
-    for (let next = list?.shift(); next; next = list!.shift()) {
-      if (!list!.length) this.ready.delete(endpointId);
-      if (Date.now() > next.startBy) {
-        this.release(next.row);
-        continue;
-      }
-      this.launch(next.row);
-      return true;
+  /** The deliveries of these endpoints held here (ready or being processed): a read skips them. */
+  private held(endpointIds: string[]): string[] {
+    const ids: string[] = [];
+    for (const id of endpointIds) {
+      for (const row of this.ready.get(id) ?? []) ids.push(row.delivery_id);
+      for (const deliveryId of this.busy.get(id) ?? []) if (this.active.has(deliveryId)) ids.push(deliveryId);
     }
-    return false;
+    return ids;
   }
 
-  /** Hands ready rows back to the queue (due now, for whoever claims next). */
-  private handBack(endpointId: string, n: number): void {
-    const list = this.ready.get(endpointId) ?? [];
-    for (const { row } of list.splice(0, n)) this.release(row);
-    if (!list.length) this.ready.delete(endpointId);
+  private leaseMs(timeoutMs: number): number {
+    return timeoutMs + LEASE_MARGIN_MS + RENEW_SLACK_MS;
   }
 
-  private release(row: ClaimedRow): void {
-    this.active.delete(row.delivery_id);
-    this.complete({ id: row.delivery_id, status: 'pending', revision: BigInt(row.revision), attempts: row.attempts, nextAt: new Date().toISOString() });
-    this.wakeSoon();
+  /** Nothing of the endpoint held or under way in this process. */
+  private idle(endpointId: string): boolean {
+    return !this.ready.has(endpointId) && !this.busy.has(endpointId);
   }
 
-  /** Sends one claimed row (in the background; the loop goes on). */
+  /** Whether a request to the endpoint may start now: owned, and the lease outlasts the attempt by the margin. */
+  private mayStart(endpointId: string, timeoutMs: number): boolean {
+    const own = this.owned.get(endpointId);
+    return !!own && !own.surplus && Date.now() + timeoutMs + LEASE_MARGIN_MS <= own.validUntil;
+  }
+
+  /** Starts ready rows of the endpoint while its concurrency limit and its lease allow. */
+  private fill(endpointId: string): void {
+    const endpoint = this.registry.get(endpointId);
+    const limit = endpoint?.status === 'enabled' ? endpoint.definition.maxConcurrency : Number.POSITIVE_INFINITY;
+    const timeoutMs = endpoint?.status === 'enabled' ? endpoint.definition.timeoutMs : SWEEP_TIMEOUT_MS;
+    const list = this.ready.get(endpointId);
+    while (!this.stopped && list?.length && (this.open.get(endpointId) ?? 0) < limit && this.mayStart(endpointId, timeoutMs)) {
+      this.launch(list.shift()!);
+    }
+    if (list && !list.length) this.ready.delete(endpointId);
+  }
+
+  /** Lets go of the rows held ready for the endpoint: nothing was written for them, they stay due for whoever reads next. */
+  private forget(endpointId: string): void {
+    for (const row of this.ready.get(endpointId) ?? []) this.active.delete(row.delivery_id);
+    this.ready.delete(endpointId);
+  }
+
+  private count(map: Map<string, number>, endpointId: string, by: number): void {
+    const n = (map.get(endpointId) ?? 0) + by;
+    if (n) map.set(endpointId, n);
+    else map.delete(endpointId);
+  }
+
+  /** Processes one row in the background (the loop goes on); its request counts as open until it is sent. */
   private launch(row: ClaimedRow): void {
-    const work = this.process(row)
+    let sending = true;
+    const sent = () => {
+      if (!sending) return;
+      sending = false;
+      this.count(this.open, row.endpoint_id, -1);
+      // Its slot goes to a row held ready, if there is one; a claim round follows either way.
+      this.fill(row.endpoint_id);
+      this.wakeSoon();
+    };
+    this.count(this.open, row.endpoint_id, 1);
+    const busy = this.busy.get(row.endpoint_id) ?? new Set<string>();
+    this.busy.set(row.endpoint_id, busy.add(row.delivery_id));
+    const work = this.process(row, sent)
       .catch((error) => {
-        // The lease stays until it runs out, and counts as open at the endpoint until then.
-        this.unmarkSent(row.delivery_id);
-        this.logger.error({ err: error, deliveryId: row.delivery_id, msg: 'delivery attempt failed unexpectedly; its lease expires and it is tried again' });
+        this.logger.error({ err: error, deliveryId: row.delivery_id, msg: 'delivery attempt failed unexpectedly; it is tried again shortly' });
+        if (this.active.has(row.delivery_id)) {
+          this.complete({ id: row.delivery_id, status: 'pending', revision: BigInt(row.revision), attempts: row.attempts, nextAt: new Date(Date.now() + FAILED_PROCESSING_DELAY_MS).toISOString() });
+          // It may have been sent, and its success even recorded in a batch that reported a failure.
+          if (this.doubtful.size < 10_000) this.doubtful.add(row.delivery_id);
+        }
       })
       .finally(() => {
+        sent();
         this.active.delete(row.delivery_id);
+        busy.delete(row.delivery_id);
+        if (!busy.size && this.busy.get(row.endpoint_id) === busy) this.busy.delete(row.endpoint_id);
         this.inFlight.delete(work);
-        // Disabled or deleted while this attempt was under way: the sweep that followed could not take the
-        // leased row, so it sweeps again now the row is handed back (its next attempt is cancelled).
+        // Disabled or deleted while this attempt was under way: the row's next attempt is cancelled by a sweep.
         if (this.registry.get(row.endpoint_id)?.status !== 'enabled') this.sweep.add(row.endpoint_id);
         this.wakeSoon();
       });
     this.inFlight.add(work);
   }
 
-  /** The request of a claimed row has finished: its endpoint slot is free while the outcome is recorded. */
-  private markSent(row: ClaimedRow): void {
-    this.sent.set(row.delivery_id, row.endpoint_id);
-  }
-
-  private unmarkSent(deliveryId: string): void {
-    this.sent.delete(deliveryId);
-  }
-
-  /** Rows per endpoint whose request has finished (webhook_claim p_sent). */
-  private sentPerEndpoint(): Map<string, number> {
-    const counts = new Map<string, number>();
-    for (const endpointId of this.sent.values()) counts.set(endpointId, (counts.get(endpointId) ?? 0) + 1);
-    return counts;
-  }
-
   private complete(completion: Completion): void {
-    this.unmarkSent(completion.id);
-    // Done with it from here on: a claim that takes the row again (a sweep, a retry) may hand it out again.
+    // Done with it from here on: the next round stores this outcome before it reads rows again.
     this.active.delete(completion.id);
+    this.doubtful.delete(completion.id);
     this.completions.push(completion);
     if (completion.status === 'pending' && completion.nextAt) {
       this.dueTimes.push(Date.parse(completion.nextAt));
@@ -411,7 +486,8 @@ export class WebhookDispatcher {
     }
   }
 
-  private async process(row: ClaimedRow): Promise<void> {
+  /** `sent`: called once its request is over (or when none will be made), to free its slot at the endpoint. */
+  private async process(row: ClaimedRow, sent: () => void): Promise<void> {
     const endpoint = this.registry.get(row.endpoint_id);
     const state: DeliveryState = { status: 'pending', deliveryId: row.delivery_id, endpointId: row.endpoint_id, attempts: row.attempts, retryBase: row.retry_base };
     const revision = BigInt(row.revision);
@@ -425,7 +501,9 @@ export class WebhookDispatcher {
       await this.record(row, state, revision, { type: 'CancelDelivery', reason: endpoint.status === 'deleted' ? 'endpoint-deleted' : 'endpoint-disabled', now: new Date() });
       return;
     }
-    if (revision < 0n && row.claims > 1 && (await this.settledInBatch(row))) return;
+    // Possibly sent before by a previous owner (or by this process, before an unexpected failure).
+    const doubtful = row.claims > 0 || this.doubtful.has(row.delivery_id);
+    if (revision < 0n && doubtful && (await this.settledInBatch(row))) return;
     const { definition } = endpoint;
     const formatted = WEBHOOK_PROVIDERS[definition.provider](row.payload, definition.template);
     const timestamp = new Date();
@@ -442,14 +520,11 @@ export class WebhookDispatcher {
         'webhook-signature': signatureHeader(this.secretsOf(endpoint, timestamp.getTime()), row.message_id, timestamp, formatted.body),
       },
     });
-    this.markSent(row);
-    // Its slot goes to a row claimed ahead, if there is one; a claim round follows either way.
-    this.startNext(row.endpoint_id);
-    this.wakeSoon();
+    sent();
     const command: DeliveryCommand = { type: 'RecordAttempt', result, policy: definition.retry, random: Math.random(), now: new Date() };
-    // Only a first claim knows that no stream exists: a row claimed before may have had an attempt recorded
-    // in its own stream by the holder of the lost lease (the per-stream path then folds that in).
-    const events = (revision < 0n && row.claims === 1 && (await this.recordFirstSuccess(row, state, command))) || (await this.record(row, state, revision, command));
+    // Only a row nobody can have sent before knows that no stream exists: a previous owner may have recorded an
+    // attempt in the row's own stream (the per-stream path then folds that in).
+    const events = (revision < 0n && !doubtful && (await this.recordFirstSuccess(row, state, command))) || (await this.record(row, state, revision, command));
     const attempted = events.find((e) => e.type === 'WebhookDeliveryAttempted');
     if (attempted?.type !== 'WebhookDeliveryAttempted') return;
     if (attempted.data.outcome === 'gone') await this.health.disable(endpoint.id, 'gone', `${definition.url} answered 410 Gone`);
@@ -477,9 +552,10 @@ export class WebhookDispatcher {
   }
 
   /**
-   * A row without a stream claimed before (a lease lost with its process): its success may sit in a batch event
-   * whose completion never reached the queue. The read model has folded that batch in long before a lease runs
-   * out (timeout + LEASE_MARGIN_MS), so it tells; the row is completed as it was, nothing is sent again.
+   * A row without a stream that a previous owner of the endpoint may have sent (its lease ran out): its success
+   * may sit in a batch event whose completion never reached the queue. The read model has folded that batch in
+   * long before the lease runs out (the last attempt started LEASE_MARGIN_MS + its timeout before that), so it
+   * tells; the row is completed as it was, nothing is sent again.
    */
   private async settledInBatch(row: ClaimedRow): Promise<boolean> {
     const { rows } = await this.pool.query<{ attempts: number }>(`SELECT attempts FROM webhook_deliveries WHERE delivery_id = $1 AND status = 'succeeded'`, [row.delivery_id]);
@@ -555,9 +631,10 @@ export class WebhookDispatcher {
     await this.running;
     await Promise.allSettled([...this.inFlight]);
     if (this.wakeTimer) clearTimeout(this.wakeTimer);
-    for (const [id, list] of [...this.ready]) this.handBack(id, list.length);
-    // Hand back the finished attempts so their slots and states are right for whoever continues.
-    if (this.completions.length) await this.cycleCompletionsOnly().catch(() => undefined);
+    for (const id of [...this.ready.keys()]) this.forget(id);
+    // The outcomes stored and the endpoints let go, so another process manager continues at once. If this fails,
+    // the leases run out and whoever takes the endpoints checks what this process may have sent.
+    await this.finalRound().catch((error) => this.logger.warn({ err: error, msg: 'handing the webhook endpoints over failed; their leases run out' }));
     const listener = this.listener;
     this.listener = null;
     if (listener) {
@@ -568,12 +645,15 @@ export class WebhookDispatcher {
     await this.registry.stop();
   }
 
-  private async cycleCompletionsOnly(): Promise<void> {
+  private async finalRound(): Promise<void> {
     const done = this.completions;
     this.completions = [];
     await (this.options.claimPool ?? this.pool).query(
-      `SELECT * FROM webhook_claim($1, $2::uuid[], $3::text[], $4::bigint[], $5::integer[], $6::timestamptz[], '{}', '{}', '{}', '{}', '{}')`,
-      [this.owner, done.map((c) => c.id), done.map((c) => c.status), done.map((c) => c.revision.toString()), done.map((c) => c.attempts), done.map((c) => c.nextAt)],
+      `SELECT * FROM webhook_claim($1, false, $2::uuid[], $3::text[], $4::bigint[], $5::integer[], $6::timestamptz[], '{}', '{}', '{}', '{}', '{}', '{}', '{}', $7::text[])`,
+      [this.owner, done.map((c) => c.id), done.map((c) => c.status), done.map((c) => c.revision.toString()), done.map((c) => c.attempts), done.map((c) => c.nextAt), [...this.owned.keys()]],
     );
+    this.owned.clear();
+    // Gone from the fair share at once.
+    await this.pool.query('DELETE FROM webhook_dispatchers WHERE owner = $1', [this.owner]);
   }
 }

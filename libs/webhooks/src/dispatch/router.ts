@@ -211,7 +211,7 @@ export class WebhookRouter {
     if (replays.length) this.onReplayRequested();
   }
 
-  /** Redeliveries whose queue row was pruned (settled long ago): the delivery as its stream records it, to enqueue again. */
+  /** Redeliveries whose queue row is gone (deleted once delivered, or pruned): the delivery as its stream records it, to enqueue again. */
   private async pruned(client: PoolClient, redeliveries: { delivery_id: string }[]): Promise<ScheduledData[]> {
     const { rows } = await client.query<{ id: string }>('SELECT delivery_id AS id FROM webhook_queue WHERE delivery_id = ANY($1::uuid[])', [redeliveries.map((r) => r.delivery_id)]);
     const present = new Set(rows.map((r) => r.id));

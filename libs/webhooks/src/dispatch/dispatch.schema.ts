@@ -246,8 +246,8 @@ CREATE TABLE webhook_dispatchers (
   owner text PRIMARY KEY,
   seen_at timestamptz NOT NULL
 );
--- Rows leased under the previous scheme may have been sent by a process manager that is gone.
-UPDATE webhook_queue SET claims = claims + 1 WHERE status = 'pending' AND claimed_by IS NOT NULL;
+-- claims now means "a previous owner may have sent it" (> 0). Until now it counted claims, so every row claimed
+-- under the previous scheme, which a process manager that is gone may have sent, counts as such.
 DROP INDEX webhook_queue_in_flight;
 ALTER TABLE webhook_queue DROP COLUMN claimed_until, DROP COLUMN claimed_by;
 DROP FUNCTION webhook_claim(text, uuid[], text[], bigint[], integer[], timestamptz[], text[], integer[], double precision[], integer[], boolean[], integer[], integer[], integer[]);
@@ -266,6 +266,7 @@ DECLARE
   v_fair integer;
   v_owned integer;
   v_mine text[];
+  v_found boolean;
   v_rank integer := 0;
   v_want integer;
   v_tokens double precision;
@@ -279,45 +280,68 @@ BEGIN
     DELETE FROM webhook_dispatchers d WHERE d.seen_at < v_now - interval '1 minute';
   END IF;
 
-  -- Plans are cached per connection, and delivered rows are deleted: a plan made while the queue was nearly empty
-  -- (after a vacuum) must still find rows by key when it holds 30,000. Hence the rows are looked up by their ids
-  -- (delivery_id = ANY) as well as joined to their outcomes, and the caller's endpoints are a value, not a join:
-  -- either way a cached plan read the whole queue on every call (7-15 ms a call in the bench).
-  v_mine := ARRAY(SELECT w.endpoint_id FROM webhook_endpoint_owners w WHERE w.owner = p_owner);
-  -- Outcomes first. Only the owner of a row's endpoint completes it: a process that lost the endpoint (its lease
-  -- ran out) leaves the row to the new owner, which sends it again under the same webhook-id if need be. A row
-  -- that moved on meanwhile (a redelivery request) keeps its newer state. A delivered row is deleted: the queue
-  -- is an index of work, the delivery's record is in the event store, and a redelivery queues it again from
-  -- there (as it does once a settled row is pruned).
-  DELETE FROM webhook_queue q
-  USING unnest(p_done_ids, p_done_status, p_done_revision) AS c(id, status, revision)
-  WHERE q.delivery_id = ANY(p_done_ids) AND q.delivery_id = c.id AND c.status = 'succeeded' AND q.revision <= c.revision AND q.endpoint_id = ANY(v_mine);
-  UPDATE webhook_queue q SET
-    status = CASE WHEN q.revision <= c.revision THEN c.status ELSE q.status END,
-    attempts = CASE WHEN q.revision <= c.revision THEN c.attempts ELSE q.attempts END,
-    next_attempt_at = CASE WHEN q.revision <= c.revision THEN coalesce(c.next_at, q.next_attempt_at) ELSE q.next_attempt_at END,
-    revision = greatest(q.revision, c.revision)
-  FROM unnest(p_done_ids, p_done_status, p_done_revision, p_done_attempts, p_done_next) AS c(id, status, revision, attempts, next_at)
-  WHERE q.delivery_id = ANY(p_done_ids) AND q.delivery_id = c.id AND q.endpoint_id = ANY(v_mine);
+  -- Each statement costs a few tens of microseconds even with nothing to do, and rounds are frequent: the
+  -- steps below run only when there is something for them.
+  IF cardinality(p_done_ids) > 0 THEN
+    -- Plans are cached per connection, and delivered rows are deleted: a plan made while the queue was nearly
+    -- empty (after a vacuum) must still find rows by key when it holds 30,000. Hence the rows are looked up by
+    -- their ids (delivery_id = ANY) as well as joined to their outcomes, and the caller's endpoints are a value,
+    -- not a join: either way a cached plan read the whole queue on every call (7-15 ms a call in the bench).
+    v_mine := ARRAY(SELECT w.endpoint_id FROM webhook_endpoint_owners w WHERE w.owner = p_owner);
+    -- Outcomes first. Only the owner of a row's endpoint completes it: a process that lost the endpoint (its
+    -- lease ran out) leaves the row to the new owner, which sends it again under the same webhook-id if need be.
+    -- A row that moved on meanwhile (a redelivery request) keeps its newer state. A delivered row is deleted:
+    -- the queue is an index of work, the delivery's record is in the event store, and a redelivery queues it
+    -- again from there (as it does once a settled row is pruned).
+    DELETE FROM webhook_queue q
+    USING unnest(p_done_ids, p_done_status, p_done_revision) AS c(id, status, revision)
+    WHERE q.delivery_id = ANY(p_done_ids) AND q.delivery_id = c.id AND c.status = 'succeeded' AND q.revision <= c.revision AND q.endpoint_id = ANY(v_mine);
+    -- The rest (retries, failures, cancels, rows handed back). A success left here moved on: nothing to change.
+    IF NOT ('succeeded' = ALL(p_done_status)) THEN
+      UPDATE webhook_queue q SET
+        status = CASE WHEN q.revision <= c.revision THEN c.status ELSE q.status END,
+        attempts = CASE WHEN q.revision <= c.revision THEN c.attempts ELSE q.attempts END,
+        next_attempt_at = CASE WHEN q.revision <= c.revision THEN coalesce(c.next_at, q.next_attempt_at) ELSE q.next_attempt_at END,
+        revision = greatest(q.revision, c.revision)
+      FROM unnest(p_done_ids, p_done_status, p_done_revision, p_done_attempts, p_done_next) AS c(id, status, revision, attempts, next_at)
+      WHERE q.delivery_id = ANY(p_done_ids) AND q.delivery_id = c.id AND q.endpoint_id = ANY(v_mine);
+    END IF;
+  END IF;
 
   -- Endpoints the caller is done with (nothing of theirs held in memory, outcomes stored above).
-  UPDATE webhook_endpoint_owners w SET owner = NULL WHERE w.endpoint_id = ANY(p_release) AND w.owner = p_owner;
+  IF cardinality(p_release) > 0 THEN
+    UPDATE webhook_endpoint_owners w SET owner = NULL WHERE w.endpoint_id = ANY(p_release) AND w.owner = p_owner;
+  END IF;
 
-  -- A fair share of the endpoints asked for, among the process managers seen in the last few seconds.
-  SELECT greatest(count(*), 1) INTO v_live FROM webhook_dispatchers d WHERE d.seen_at > v_now - interval '5 seconds' OR d.owner = p_owner;
-  v_fair := ceil(coalesce(array_length(p_endpoints, 1), 0)::numeric / v_live);
-  SELECT count(*) INTO v_owned FROM webhook_endpoint_owners w WHERE w.owner = p_owner AND w.until > v_now;
-
+  IF cardinality(p_endpoints) > 0 THEN
+    -- A fair share of the endpoints asked for, among the process managers seen in the last few seconds.
+    SELECT greatest(count(*), 1) INTO v_live FROM webhook_dispatchers d WHERE d.seen_at > v_now - interval '5 seconds' OR d.owner = p_owner;
+    v_fair := ceil(cardinality(p_endpoints)::numeric / v_live);
+  END IF;
   FOR i IN 1 .. coalesce(array_length(p_endpoints, 1), 0) LOOP
-    -- Callers pass endpoints in one order, so these row locks never deadlock.
-    SELECT w.owner, w.until INTO o FROM webhook_endpoint_owners w WHERE w.endpoint_id = p_endpoints[i] FOR UPDATE;
-    IF FOUND AND o.owner = p_owner AND o.until > v_now THEN
+    SELECT w.owner, w.until INTO o FROM webhook_endpoint_owners w WHERE w.endpoint_id = p_endpoints[i];
+    v_found := FOUND;
+    -- The caller's own lease, valid and not to be renewed: nobody else can take it now, there is nothing to lock.
+    IF NOT (v_found AND o.owner = p_owner AND o.until > v_now AND NOT p_renew[i]) THEN
+      -- Callers pass endpoints in one order, so these row locks never deadlock.
+      SELECT w.owner, w.until INTO o FROM webhook_endpoint_owners w WHERE w.endpoint_id = p_endpoints[i] FOR UPDATE;
+      v_found := FOUND;
+    END IF;
+    IF v_found AND o.owner = p_owner AND o.until > v_now THEN
       IF p_renew[i] THEN
         UPDATE webhook_endpoint_owners w SET until = v_now + p_lease_ms[i] * interval '1 millisecond', renewed_at = v_now WHERE w.endpoint_id = p_endpoints[i];
         PERFORM set_config('synchronous_commit', 'on', true);
       END IF;
-    ELSIF (NOT FOUND OR o.owner IS NULL OR o.until <= v_now) AND (o.owner = p_owner OR v_owned < v_fair) THEN
-      IF NOT FOUND THEN
+    ELSE
+      IF v_owned IS NULL THEN
+        SELECT count(*) INTO v_owned FROM webhook_endpoint_owners w WHERE w.owner = p_owner AND w.until > v_now;
+      END IF;
+      IF NOT ((NOT v_found OR o.owner IS NULL OR o.until <= v_now) AND (o.owner = p_owner OR v_owned < v_fair)) THEN
+        delivery_id := NULL; endpoint_id := p_endpoints[i]; owned := false; surplus := false;
+        RETURN NEXT;
+        CONTINUE;
+      END IF;
+      IF NOT v_found THEN
         INSERT INTO webhook_endpoint_owners VALUES (p_endpoints[i], p_owner, v_now + p_lease_ms[i] * interval '1 millisecond', v_now) ON CONFLICT DO NOTHING;
         IF NOT FOUND THEN
           -- Taken by another process an instant ago.
@@ -336,10 +360,6 @@ BEGIN
       -- Who owns an endpoint must survive a database crash (the claim pool commits asynchronously otherwise).
       PERFORM set_config('synchronous_commit', 'on', true);
       v_owned := v_owned + 1;
-    ELSE
-      delivery_id := NULL; endpoint_id := p_endpoints[i]; owned := false; surplus := false;
-      RETURN NEXT;
-      CONTINUE;
     END IF;
 
     -- Owned. Beyond the fair share (another process manager joined): the caller drains it and lets it go.

@@ -115,6 +115,7 @@ const SWEEP_TIMEOUT_MS = 5000;
 /** After an unexpected failure (the database away while recording, say), a row waits this long before it is tried again. */
 const FAILED_PROCESSING_DELAY_MS = 5000;
 const HEARTBEAT_EVERY_MS = 1000;
+const WAKE_SOON_MS = 10;
 /** Rows read ahead per endpoint: eight times its concurrency, within these bounds (see cycle). */
 const MIN_READ_AHEAD = 64;
 const MAX_READ_AHEAD = 512;
@@ -207,13 +208,17 @@ export class WebhookDispatcher {
     this.wakeUp?.();
   }
 
-  /** After a finished attempt: attempts finishing within a couple of milliseconds share one claim round trip. */
+  /**
+   * After a finished attempt: attempts finishing within WAKE_SOON_MS share one claim round trip. Nothing waits
+   * for that round but the outcomes' storing and the read-ahead's refill (a finished request's slot goes to a
+   * ready row at once, and new deliveries wake the loop through NOTIFY).
+   */
   private wakeSoon(): void {
     if (this.wakeTimer) return;
     this.wakeTimer = setTimeout(() => {
       this.wakeTimer = null;
       this.wake();
-    }, 2);
+    }, WAKE_SOON_MS);
   }
 
   endpoint(id: string): RegisteredEndpoint | undefined {

@@ -250,6 +250,31 @@ test('a row taken over after its stream was started by an owner that died before
   }
 });
 
+test('a success that lands after the endpoint was taken over is recorded in its own stream, not in a batch', async () => {
+  // The owner's request is under way when another process manager takes the endpoint (as when this one stalled
+  // past its lease): the late success must meet, in the delivery's stream, whatever the new owner records.
+  receiver.on('/taken', () => ({ status: 204, delayMs: 2500 }));
+  const hook = await createWebhook(api, receiver, '/taken', kvEvents('taken/'));
+  await setKey('taken/a', 1);
+  await received(receiver, '/taken', 1);
+  const db = await connectDatabase(api.databaseUrl);
+  try {
+    const taken = await db.query(`UPDATE webhook_endpoint_owners SET owner = 'another-process-manager', until = now() + interval '1 minute' WHERE endpoint_id = $1`, [hook.id]);
+    expect(taken.rowCount).toBe(1);
+    const [delivery] = await deliveriesWhen(api, hook.id, (items) => items[0]?.status === 'succeeded');
+    const { rows } = await db.query(`SELECT type FROM es_events WHERE stream_id = $1 ORDER BY revision`, [`webhook-delivery-${delivery.id}`]);
+    expect(rows.map((r) => r.type)).toEqual(['WebhookDeliveryScheduled', 'WebhookDeliveryAttempted', 'WebhookDeliverySucceeded']);
+    // Its outcome was not stored by a process that no longer owns the endpoint. The other one "dies": whoever
+    // takes the endpoint over finds the success on record and sends nothing.
+    expect((await db.query(`SELECT status, revision FROM webhook_queue WHERE delivery_id = $1`, [delivery.id])).rows).toEqual([{ status: 'pending', revision: '-1' }]);
+    await db.query(`UPDATE webhook_endpoint_owners SET until = now() - interval '1 second' WHERE endpoint_id = $1`, [hook.id]);
+    await eventually(async () => ((await db.query('SELECT 1 FROM webhook_queue WHERE delivery_id = $1', [delivery.id])).rowCount === 0 ? true : undefined), 10_000, 'the row settled by the next owner');
+  } finally {
+    await db.end();
+  }
+  expect(receiver.at('/taken')).toHaveLength(1);
+});
+
 test('a delivered row leaves the queue; its redelivery is queued again from its record', async () => {
   const hook = await createWebhook(api, receiver, '/pruned', kvEvents('pruned/'));
   await setKey('pruned/a', 1);

@@ -532,8 +532,11 @@ export class WebhookDispatcher {
     sent();
     const command: DeliveryCommand = { type: 'RecordAttempt', result, policy: definition.retry, random: Math.random(), now: new Date() };
     // Only a row nobody can have sent before knows that no stream exists: a previous owner may have recorded an
-    // attempt in the row's own stream (the per-stream path then folds that in).
-    const events = (revision < 0n && !doubtful && (await this.recordFirstSuccess(row, state, command))) || (await this.record(row, state, revision, command));
+    // attempt in the row's own stream (the per-stream path then folds that in). Likewise only while the lease
+    // surely lasts: after a stall (the event loop blocked, say) another owner may have taken the endpoint and
+    // sent the row again; in its own stream the second record meets the first, in a batch it would not.
+    const batchable = revision < 0n && !doubtful && Date.now() + LEASE_MARGIN_MS <= (this.owned.get(row.endpoint_id)?.validUntil ?? 0);
+    const events = (batchable && (await this.recordFirstSuccess(row, state, command))) || (await this.record(row, state, revision, command));
     const attempted = events.find((e) => e.type === 'WebhookDeliveryAttempted');
     if (attempted?.type !== 'WebhookDeliveryAttempted') return;
     if (attempted.data.outcome === 'gone') await this.health.disable(endpoint.id, 'gone', `${definition.url} answered 410 Gone`);

@@ -321,6 +321,13 @@ BEGIN
   FOR i IN 1 .. coalesce(array_length(p_endpoints, 1), 0) LOOP
     SELECT w.owner, w.until INTO o FROM webhook_endpoint_owners w WHERE w.endpoint_id = p_endpoints[i];
     v_found := FOUND;
+    -- Another process's valid lease: nothing to take, nothing to lock (every process manager's rounds pass every
+    -- endpoint, and wake on every NOTIFY of new deliveries).
+    IF v_found AND o.owner <> p_owner AND o.until > v_now THEN
+      delivery_id := NULL; endpoint_id := p_endpoints[i]; owned := false; surplus := false;
+      RETURN NEXT;
+      CONTINUE;
+    END IF;
     -- The caller's own lease, valid and not to be renewed: nobody else can take it now, there is nothing to lock.
     IF NOT (v_found AND o.owner = p_owner AND o.until > v_now AND NOT p_renew[i]) THEN
       -- Callers pass endpoints in one order, so these row locks never deadlock.

@@ -442,10 +442,10 @@ export class WebhookDispatcher {
     this.ready.delete(endpointId);
   }
 
-  private count(map: Map<string, number>, endpointId: string, by: number): void {
-    const n = (map.get(endpointId) ?? 0) + by;
-    if (n) map.set(endpointId, n);
-    else map.delete(endpointId);
+  private countOpen(endpointId: string, by: number): void {
+    const n = (this.open.get(endpointId) ?? 0) + by;
+    if (n) this.open.set(endpointId, n);
+    else this.open.delete(endpointId);
   }
 
   /** Processes one row in the background (the loop goes on); its request counts as open until it is sent. */
@@ -454,12 +454,12 @@ export class WebhookDispatcher {
     const sent = () => {
       if (!sending) return;
       sending = false;
-      this.count(this.open, row.endpoint_id, -1);
+      this.countOpen(row.endpoint_id, -1);
       // Its slot goes to a row held ready, if there is one; a claim round follows either way.
       this.fill(row.endpoint_id);
       this.wakeSoon();
     };
-    this.count(this.open, row.endpoint_id, 1);
+    this.countOpen(row.endpoint_id, 1);
     const busy = this.busy.get(row.endpoint_id) ?? new Set<string>();
     this.busy.set(row.endpoint_id, busy.add(row.delivery_id));
     const work = this.process(row, sent)

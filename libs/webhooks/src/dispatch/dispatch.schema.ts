@@ -329,7 +329,8 @@ BEGIN
       CONTINUE;
     END IF;
     -- The caller's own lease, valid and not to be renewed: nobody else can take it now, there is nothing to lock.
-    IF NOT (v_found AND o.owner = p_owner AND o.until > v_now AND NOT p_renew[i]) THEN
+    -- (coalesce: a released lease has no owner, and NOT of a null comparison would skip the lock.)
+    IF NOT coalesce(v_found AND o.owner = p_owner AND o.until > v_now AND NOT p_renew[i], false) THEN
       -- Callers pass endpoints in one order, so these row locks never deadlock.
       SELECT w.owner, w.until INTO o FROM webhook_endpoint_owners w WHERE w.endpoint_id = p_endpoints[i] FOR UPDATE;
       v_found := FOUND;

@@ -134,6 +134,27 @@ describe('webhook_claim', () => {
     expect((await claim(pool, 'pm-1', both)).owned).toEqual({ e1: 'owned', e2: 'owned' });
   });
 
+  test('a released endpoint taken by two callers at once gets one owner', async () => {
+    await claim(pool, 'pm-0', { endpoints: [{ id: 'e1', want: 0 }], release: [] });
+    await claim(pool, 'pm-0', { heartbeat: false, release: ['e1'] });
+    await gone('pm-0');
+    const a = new pg.Client({ connectionString: db.url });
+    const b = new pg.Client({ connectionString: db.url });
+    await Promise.all([a.connect(), b.connect()]);
+    try {
+      // pm-a takes it inside a transaction still open while pm-b asks: pm-b waits for it, then finds it taken.
+      await a.query('BEGIN');
+      expect((await claim(a, 'pm-a', { endpoints: [{ id: 'e1', want: 0 }] })).owned).toEqual({ e1: 'owned' });
+      const second = claim(b, 'pm-b', { endpoints: [{ id: 'e1', want: 0 }] });
+      await new Promise((r) => setTimeout(r, 200));
+      await a.query('COMMIT');
+      expect((await second).owned).toEqual({ e1: 'not owned' });
+      expect((await pool.query(`SELECT owner FROM webhook_endpoint_owners WHERE endpoint_id = 'e1'`)).rows).toEqual([{ owner: 'pm-a' }]);
+    } finally {
+      await Promise.all([a.end(), b.end()]);
+    }
+  });
+
   test('reads due rows in order, as many as wanted, none held by the caller; the rate bucket limits a rate-limited endpoint', async () => {
     const due = await enqueue('e1', 10);
     const later = await enqueue('e1', 2, 60_000);

@@ -267,6 +267,7 @@ DECLARE
   v_owned integer;
   v_mine text[];
   v_found boolean;
+  v_has boolean;
   v_rank integer := 0;
   v_want integer;
   v_tokens double precision;
@@ -319,64 +320,60 @@ BEGIN
     v_fair := ceil(cardinality(p_endpoints)::numeric / v_live);
   END IF;
   FOR i IN 1 .. coalesce(array_length(p_endpoints, 1), 0) LOOP
+    v_has := false;
     SELECT w.owner, w.until INTO o FROM webhook_endpoint_owners w WHERE w.endpoint_id = p_endpoints[i];
     v_found := FOUND;
     -- Another process's valid lease: nothing to take, nothing to lock (every process manager's rounds pass every
     -- endpoint, and wake on every NOTIFY of new deliveries).
-    IF v_found AND o.owner <> p_owner AND o.until > v_now THEN
-      delivery_id := NULL; endpoint_id := p_endpoints[i]; owned := false; surplus := false;
-      RETURN NEXT;
-      CONTINUE;
-    END IF;
-    -- The caller's own lease, valid and not to be renewed: nobody else can take it now, there is nothing to lock.
-    -- (coalesce: a released lease has no owner, and NOT of a null comparison would skip the lock.)
-    IF NOT coalesce(v_found AND o.owner = p_owner AND o.until > v_now AND NOT p_renew[i], false) THEN
-      -- Callers pass endpoints in one order, so these row locks never deadlock.
-      SELECT w.owner, w.until INTO o FROM webhook_endpoint_owners w WHERE w.endpoint_id = p_endpoints[i] FOR UPDATE;
-      v_found := FOUND;
-    END IF;
-    IF v_found AND o.owner = p_owner AND o.until > v_now THEN
-      IF p_renew[i] THEN
-        UPDATE webhook_endpoint_owners w SET until = v_now + p_lease_ms[i] * interval '1 millisecond', renewed_at = v_now WHERE w.endpoint_id = p_endpoints[i];
-        PERFORM set_config('synchronous_commit', 'on', true);
+    IF NOT coalesce(v_found AND o.owner <> p_owner AND o.until > v_now, false) THEN
+      -- The caller's own lease, valid and not to be renewed: nobody else can take it now, there is nothing to lock.
+      -- (coalesce: a released lease has no owner, and NOT of a null comparison would skip the lock.)
+      IF NOT coalesce(v_found AND o.owner = p_owner AND o.until > v_now AND NOT p_renew[i], false) THEN
+        -- Callers pass endpoints in one order, so these row locks never deadlock.
+        SELECT w.owner, w.until INTO o FROM webhook_endpoint_owners w WHERE w.endpoint_id = p_endpoints[i] FOR UPDATE;
+        v_found := FOUND;
       END IF;
-    ELSE
-      IF v_owned IS NULL THEN
-        SELECT count(*) INTO v_owned FROM webhook_endpoint_owners w WHERE w.owner = p_owner AND w.until > v_now;
-      END IF;
-      IF NOT ((NOT v_found OR o.owner IS NULL OR o.until <= v_now) AND (o.owner = p_owner OR v_owned < v_fair)) THEN
-        delivery_id := NULL; endpoint_id := p_endpoints[i]; owned := false; surplus := false;
-        RETURN NEXT;
-        CONTINUE;
-      END IF;
-      IF NOT v_found THEN
-        INSERT INTO webhook_endpoint_owners VALUES (p_endpoints[i], p_owner, v_now + p_lease_ms[i] * interval '1 millisecond', v_now) ON CONFLICT DO NOTHING;
-        IF NOT FOUND THEN
-          -- Taken by another process an instant ago.
-          delivery_id := NULL; endpoint_id := p_endpoints[i]; owned := false; surplus := false;
-          RETURN NEXT;
-          CONTINUE;
+      IF v_found AND o.owner = p_owner AND o.until > v_now THEN
+        v_has := true;
+        IF p_renew[i] THEN
+          UPDATE webhook_endpoint_owners w SET until = v_now + p_lease_ms[i] * interval '1 millisecond', renewed_at = v_now WHERE w.endpoint_id = p_endpoints[i];
+          PERFORM set_config('synchronous_commit', 'on', true);
         END IF;
-      ELSE
-        -- A holder whose lease ran out may have sent rows it never handed back (its success may sit in a batch
-        -- event): such rows are checked against the delivery history before they are sent again.
-        IF o.owner IS NOT NULL AND o.owner <> p_owner THEN
-          UPDATE webhook_queue q SET claims = q.claims + 1 WHERE q.endpoint_id = p_endpoints[i] AND q.status = 'pending' AND q.revision < 0;
+      ELSIF NOT v_found OR o.owner IS NULL OR o.until <= v_now THEN
+        IF v_owned IS NULL THEN
+          SELECT count(*) INTO v_owned FROM webhook_endpoint_owners w WHERE w.owner = p_owner AND w.until > v_now;
         END IF;
-        UPDATE webhook_endpoint_owners w SET owner = p_owner, until = v_now + p_lease_ms[i] * interval '1 millisecond', renewed_at = v_now WHERE w.endpoint_id = p_endpoints[i];
+        IF o.owner = p_owner OR v_owned < v_fair THEN
+          IF NOT v_found THEN
+            -- Not found: nobody has had it yet. ON CONFLICT: taken by another process an instant ago.
+            INSERT INTO webhook_endpoint_owners VALUES (p_endpoints[i], p_owner, v_now + p_lease_ms[i] * interval '1 millisecond', v_now) ON CONFLICT DO NOTHING;
+            v_has := FOUND;
+          ELSE
+            -- A holder whose lease ran out may have sent rows it never handed back (its success may sit in a batch
+            -- event): such rows are checked against the delivery history before they are sent again.
+            IF o.owner IS NOT NULL AND o.owner <> p_owner THEN
+              UPDATE webhook_queue q SET claims = q.claims + 1 WHERE q.endpoint_id = p_endpoints[i] AND q.status = 'pending' AND q.revision < 0;
+            END IF;
+            UPDATE webhook_endpoint_owners w SET owner = p_owner, until = v_now + p_lease_ms[i] * interval '1 millisecond', renewed_at = v_now WHERE w.endpoint_id = p_endpoints[i];
+            v_has := true;
+          END IF;
+          IF v_has THEN
+            -- Who owns an endpoint must survive a database crash (the claim pool commits asynchronously otherwise).
+            PERFORM set_config('synchronous_commit', 'on', true);
+            v_owned := v_owned + 1;
+          END IF;
+        END IF;
       END IF;
-      -- Who owns an endpoint must survive a database crash (the claim pool commits asynchronously otherwise).
-      PERFORM set_config('synchronous_commit', 'on', true);
-      v_owned := v_owned + 1;
     END IF;
 
-    -- Owned. Beyond the fair share (another process manager joined): the caller drains it and lets it go.
-    v_rank := v_rank + 1;
-    delivery_id := NULL; endpoint_id := p_endpoints[i]; owned := true; surplus := v_rank > v_fair;
+    -- One row per endpoint without a delivery: owned or not, and owned beyond the fair share (another process
+    -- manager joined: the caller drains it and lets it go).
+    IF v_has THEN v_rank := v_rank + 1; END IF;
+    delivery_id := NULL; endpoint_id := p_endpoints[i]; owned := v_has; surplus := v_has AND v_rank > v_fair;
     RETURN NEXT;
     owned := NULL; surplus := NULL;
     v_want := p_want[i];
-    CONTINUE WHEN v_want <= 0;
+    CONTINUE WHEN NOT v_has OR v_want <= 0;
     IF p_rate[i] IS NOT NULL THEN
       v_burst := greatest(p_rate[i], 1);
       INSERT INTO webhook_rate_buckets AS b VALUES (p_endpoints[i], v_burst, v_now) ON CONFLICT DO NOTHING;

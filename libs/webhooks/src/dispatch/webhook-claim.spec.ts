@@ -134,6 +134,15 @@ describe('webhook_claim', () => {
     expect((await claim(pool, 'pm-1', both)).owned).toEqual({ e1: 'owned', e2: 'owned' });
   });
 
+  test('a released endpoint is not taken beyond the fair share', async () => {
+    const both = { endpoints: [{ id: 'e1', want: 0 }, { id: 'e2', want: 0 }] };
+    await claim(pool, 'pm-1', { endpoints: [{ id: 'e1', want: 0 }] });
+    await claim(pool, 'pm-2', { endpoints: [{ id: 'e2', want: 0 }] });
+    // pm-2 lets e2 go but is still alive: pm-1 has its one of two already.
+    await claim(pool, 'pm-2', { heartbeat: true, release: ['e2'] });
+    expect((await claim(pool, 'pm-1', both)).owned).toEqual({ e1: 'owned', e2: 'not owned' });
+  });
+
   test('a released endpoint taken by two callers at once gets one owner', async () => {
     await claim(pool, 'pm-0', { endpoints: [{ id: 'e1', want: 0 }], release: [] });
     await claim(pool, 'pm-0', { heartbeat: false, release: ['e1'] });

@@ -367,10 +367,10 @@ export class WebhookDispatcher {
     }
     if (heartbeat) this.lastHeartbeatAt = now;
     for (const id of release) this.owned.delete(id);
-    const leaseOf = new Map(targets.map((t) => [t.id, t]));
+    const targetOf = new Map(targets.map((t) => [t.id, t]));
     for (const row of rows) {
       if (row.delivery_id === null) {
-        const target = leaseOf.get(row.endpoint_id)!;
+        const target = targetOf.get(row.endpoint_id)!;
         const previous = this.owned.get(row.endpoint_id);
         if (!row.owned) {
           // Not ours (any more): what is held for it is let go; requests under way finish, their outcomes are
@@ -418,10 +418,14 @@ export class WebhookDispatcher {
     return !this.ready.has(endpointId) && !this.busy.has(endpointId);
   }
 
+  /** Whether the endpoint's lease, as this process knows it, lasts at least that long from now (false when not owned). */
+  private leaseLasts(endpointId: string, ms: number): boolean {
+    return Date.now() + ms <= (this.owned.get(endpointId)?.validUntil ?? 0);
+  }
+
   /** Whether a request to the endpoint may start now: owned, and the lease outlasts the attempt by the margin. */
   private mayStart(endpointId: string, timeoutMs: number): boolean {
-    const own = this.owned.get(endpointId);
-    return !!own && !own.surplus && Date.now() + timeoutMs + LEASE_MARGIN_MS <= own.validUntil;
+    return !this.owned.get(endpointId)?.surplus && this.leaseLasts(endpointId, timeoutMs + LEASE_MARGIN_MS);
   }
 
   /** Starts ready rows of the endpoint while its concurrency limit and its lease allow. */
@@ -535,7 +539,7 @@ export class WebhookDispatcher {
     // attempt in the row's own stream (the per-stream path then folds that in). Likewise only while the lease
     // surely lasts: after a stall (the event loop blocked, say) another owner may have taken the endpoint and
     // sent the row again; in its own stream the second record meets the first, in a batch it would not.
-    const batchable = revision < 0n && !doubtful && Date.now() + LEASE_MARGIN_MS <= (this.owned.get(row.endpoint_id)?.validUntil ?? 0);
+    const batchable = revision < 0n && !doubtful && this.leaseLasts(row.endpoint_id, LEASE_MARGIN_MS);
     const events = (batchable && (await this.recordFirstSuccess(row, state, command))) || (await this.record(row, state, revision, command));
     const attempted = events.find((e) => e.type === 'WebhookDeliveryAttempted');
     if (attempted?.type !== 'WebhookDeliveryAttempted') return;

@@ -1,4 +1,4 @@
-import { createHmac, randomBytes } from 'node:crypto';
+import { createHmac, createSecretKey, type KeyObject, randomBytes } from 'node:crypto';
 
 export const SECRET_PREFIX = 'whsec_';
 
@@ -7,14 +7,16 @@ export function generateSigningSecret(): string {
   return SECRET_PREFIX + randomBytes(32).toString('base64');
 }
 
-const keys = new Map<string, Buffer>();
+const keys = new Map<string, KeyObject>();
 
 /** The HMAC key of a secret: the base64 after `whsec_`, decoded (as the standardwebhooks package reads it). */
-function keyOf(secret: string): Buffer {
+function keyOf(secret: string): KeyObject {
   let key = keys.get(secret);
   if (!key) {
-    key = Buffer.from(secret.startsWith(SECRET_PREFIX) ? secret.slice(SECRET_PREFIX.length) : secret, 'base64');
-    if (!key.length) throw new Error('empty signing secret');
+    const bytes = Buffer.from(secret.startsWith(SECRET_PREFIX) ? secret.slice(SECRET_PREFIX.length) : secret, 'base64');
+    if (!bytes.length) throw new Error('empty signing secret');
+    // A KeyObject: OpenSSL does not import the raw key again on every signature.
+    key = createSecretKey(bytes);
     // Bounded: secrets change only on rotation, so a full cache is a stale one.
     if (keys.size > 1000) keys.clear();
     keys.set(secret, key);

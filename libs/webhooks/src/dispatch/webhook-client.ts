@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import { Agent, errors, request } from 'undici';
 import type { AttemptResult } from '../deliveries/delivery.decider.js';
 import { BlockedAddressError, guardedConnector, type WebhookAllowlist } from '../security/address-guard.js';
@@ -49,11 +50,17 @@ export class WebhookHttpClient {
       error,
       retryAfter,
     });
-    // The deadline for the whole attempt (connect, headers, body). Not AbortSignal.timeout: that costs ~3.6 µs
-    // a call against ~0.3 µs for a controller and a timer, and its timer lives on for the whole timeout after
-    // the attempt is done (tens of thousands of them at a few thousand deliveries per second).
-    const deadline = new AbortController();
-    const timer = setTimeout(() => deadline.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError')), outgoing.timeoutMs);
+    // The deadline for the whole attempt (connect, headers, body), signalled through a plain EventEmitter (undici
+    // takes one as well as an AbortSignal): an AbortController's signal with its listener added and removed costs
+    // about 8 µs an attempt against 0.2 µs, and AbortSignal.timeout's timer lives on for the whole timeout after
+    // the attempt is done. The flag tells the abort by the deadline from any other failure.
+    const deadline = new EventEmitter();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      deadline.emit('abort');
+    }, outgoing.timeoutMs);
+    const failure = (error: unknown) => (timedOut ? `timed out after ${outgoing.timeoutMs} ms` : describe(error, outgoing.timeoutMs));
     try {
       const res = await request(outgoing.url, {
         dispatcher: this.agent,
@@ -62,23 +69,41 @@ export class WebhookHttpClient {
         body: outgoing.body,
         headersTimeout: outgoing.timeoutMs,
         bodyTimeout: outgoing.timeoutMs,
-        signal: deadline.signal,
+        signal: deadline,
       });
       const chunks: Buffer[] = [];
       let size = 0;
-      try {
-        for await (const chunk of res.body as AsyncIterable<Buffer>) {
+      // Read through events, not an async iterator (which costs a generator and a promise per chunk).
+      await new Promise<void>((resolve) => {
+        const body = res.body;
+        // Settled once: destroying the body at the limit emits an 'aborted' error and 'close' afterwards, which
+        // must not add to what was read (the error listener stays, so that error is not an unhandled one).
+        let settled = false;
+        const finish = () => {
+          if (settled) return;
+          settled = true;
+          resolve();
+        };
+        body.on('data', (chunk: Buffer) => {
+          if (settled) return;
           if (size < this.responseLimit) chunks.push(chunk.subarray(0, this.responseLimit - size));
           size += chunk.length;
-          if (size >= this.responseLimit) break;
-        }
-      } catch (error) {
-        // The status code arrived; a body cut short (timeout, reset) does not change the outcome.
-        chunks.push(Buffer.from(` [response body: ${describe(error, outgoing.timeoutMs)}]`));
-      } finally {
-        if (!res.body.destroyed) res.body.destroy();
-      }
-      const text = Buffer.concat(chunks).toString('utf8') + (size > this.responseLimit ? ' …[truncated]' : '');
+          if (size >= this.responseLimit) {
+            finish();
+            body.destroy();
+          }
+        });
+        body.on('end', finish);
+        body.on('close', finish);
+        body.on('error', (error: Error) => {
+          if (settled) return;
+          // The status code arrived; a body cut short (timeout, reset) does not change the outcome.
+          chunks.push(Buffer.from(` [response body: ${failure(error)}]`));
+          finish();
+        });
+      });
+      if (!res.body.destroyed) res.body.destroy();
+      const text = (chunks.length === 1 ? chunks[0].toString('utf8') : Buffer.concat(chunks).toString('utf8')) + (size > this.responseLimit ? ' …[truncated]' : '');
       const header = (name: string) => {
         const value = res.headers[name];
         return Array.isArray(value) ? value[0] : (value ?? null);
@@ -86,7 +111,7 @@ export class WebhookHttpClient {
       const redirect = res.statusCode >= 300 && res.statusCode < 400 ? `redirect to ${header('location') ?? '(no location)'} not followed` : null;
       return done(res.statusCode, text || null, redirect, header('retry-after'));
     } catch (error) {
-      return done(null, null, describe(error, outgoing.timeoutMs), null);
+      return done(null, null, failure(error), null);
     } finally {
       clearTimeout(timer);
     }

@@ -11,6 +11,13 @@ export interface Projection {
   apply(client: PoolClient, events: readonly RecordedEvent[]): Promise<void>;
   /** Empties its tables before a rebuild from zero. */
   reset(client: PoolClient): Promise<void>;
+  /**
+   * Under a steady flow of its events, a batch at most this often (ms): after a batch that caught up, the
+   * next read waits until this long after that batch began, so a trickle of small batches becomes fewer
+   * larger ones. The first events after a quiet spell are applied at once; catching up is not slowed.
+   * For a read model nothing waits on in a hurry (delivery history), where per-batch costs dominate.
+   */
+  readonly batchIntervalMs?: number;
   /** Called after a batch committed (e.g. to drop cache entries); never part of the transaction. */
   afterCommit?(events: readonly RecordedEvent[]): void;
 }

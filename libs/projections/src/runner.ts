@@ -45,6 +45,8 @@ export class ProjectionRunner {
   private notifyPending = new Map<string, Position>();
   private notifying = false;
   private stopped = false;
+  /** Batch-interval pauses in progress (see Projection.batchIntervalMs); stop() cuts them short. */
+  private readonly pauses = new Set<() => void>();
 
   constructor(
     private readonly pool: Pool,
@@ -147,8 +149,11 @@ export class ProjectionRunner {
       filter: { eventTypes: r.projection.eventTypes },
       maxBatchSize: this.options.maxBatchSize ?? 1000,
       onBatch: async (batch) => {
+        const began = Date.now();
         await this.applyBatch(r, batch);
         r.failures = 0;
+        const interval = r.projection.batchIntervalMs ?? 0;
+        if (interval > 0 && batch.events.length && batch.caughtUp && !this.stopped) await this.pause(began + interval - Date.now());
       },
       onError: (error) => {
         if (generation !== r.generation) return;
@@ -259,8 +264,22 @@ export class ProjectionRunner {
     return this.running.get(name)?.leader ?? false;
   }
 
+  private pause(ms: number): Promise<void> {
+    if (ms <= 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.pauses.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.pauses.add(done);
+    });
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
+    for (const cut of [...this.pauses]) cut();
     if (this.electionTimer) clearInterval(this.electionTimer);
     await Promise.all([...this.running.values()].map((r) => this.demote(r)));
     const client = this.lockClient;

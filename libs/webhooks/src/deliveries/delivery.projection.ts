@@ -55,6 +55,9 @@ const upsert = (table: string, key: string, columns: readonly string[]) =>
 export const webhookDeliveryProjection: Projection = {
   name: 'webhook-deliveries',
   eventTypes: [...DELIVERY_EVENT_TYPES, DELIVERY_BATCH_EVENT_TYPE],
+  // Under load a batch every 100 ms rather than one per claim round's few records: fewer, larger transactions
+  // (webhooks bench: p99 event→receipt at 500 events/s about 50 ms rather than 65 ms). History lags ≤ 100 ms.
+  batchIntervalMs: 100,
   migrations: [
     {
       id: 'webhooks/002-deliveries',

@@ -1,18 +1,7 @@
 import type pg from 'pg';
-import { IdempotencyConflictError, WrongExpectedVersionError } from '../errors.js';
 import type { AppendResult, EventStore, NewEvent } from '../types.js';
+import { GroupCommit } from './group-commit.js';
 import { PostgresEventStore } from './postgres-event-store.js';
-
-interface Pending {
-  streamId: string;
-  events: readonly NewEvent[];
-  expected: bigint | 'no_stream';
-  resolve(result: AppendResult): void;
-  reject(error: unknown): void;
-}
-
-const MAX_BATCH = 256;
-const MAX_IN_FLIGHT = 2;
 
 /** Appends to one stream with an exact expected revision (or none yet). */
 export interface StreamAppender {
@@ -20,73 +9,26 @@ export interface StreamAppender {
 }
 
 /**
- * Appends of many streams, coalesced: whatever is asked while a batch is being written goes into the
- * next one, so under load one transaction (one commit, one wake-up of every subscriber) carries many
- * appends (task claims and completions, webhook delivery records), and alone an append still goes out at
- * once. Same answers as appendToStream. With the postgres event store the batch is one call of
- * es_append_many (es_append per stream, in one transaction); with another store each append goes on its own.
- * The pool decides the commit mode (a pool with synchronous_commit off gives asynchronous batches).
+ * Appends of many streams committed in groups through a pool of the caller's choosing: the pool decides
+ * the commit mode (a pool with synchronous_commit off gives asynchronous batches: task claims and
+ * completions, webhook delivery records). Same answers as appendToStream. With the postgres event store,
+ * a GroupCommit of its own over that pool (the store's appendToStream groups its appends the same way, on
+ * the store's pool); with another store each append goes on its own.
  */
 export class AppendBatcher implements StreamAppender {
-  private readonly queue: Pending[] = [];
-  private inFlight = 0;
-
-  private readonly postgres: PostgresEventStore | null;
+  private readonly group: GroupCommit | null;
 
   constructor(
     private readonly store: EventStore,
-    private readonly pool: pg.Pool,
+    pool: pg.Pool,
   ) {
-    this.postgres = store instanceof PostgresEventStore ? store : null;
+    const postgres = store instanceof PostgresEventStore ? store : null;
+    // After the commit, never inside it: the store's notifier wakes local subscribers at once and NOTIFYs the rest.
+    this.group = postgres ? new GroupCommit(pool, (types) => postgres.published(types)) : null;
   }
 
   append(streamId: string, events: readonly NewEvent[], expected: bigint | 'no_stream'): Promise<AppendResult> {
-    if (!this.postgres) return this.store.appendToStream(streamId, events, { expectedRevision: expected });
-    return new Promise((resolve, reject) => {
-      this.queue.push({ streamId, events, expected, resolve, reject });
-      if (this.queue.length === 1) setImmediate(() => this.flush());
-    });
-  }
-
-  private flush(): void {
-    while (this.queue.length && this.inFlight < MAX_IN_FLIGHT) {
-      const batch = this.queue.splice(0, MAX_BATCH);
-      this.inFlight++;
-      void this.write(batch).finally(() => {
-        this.inFlight--;
-        this.flush();
-      });
-    }
-  }
-
-  private async write(batch: Pending[]): Promise<void> {
-    const payload = batch.map((p) => ({
-      stream: p.streamId,
-      mode: p.expected === 'no_stream' ? 'no_stream' : 'exact',
-      expected: p.expected === 'no_stream' ? null : p.expected.toString(),
-      events: p.events.map((e) => ({ id: e.id, type: e.type, data: e.data ?? null, metadata: e.metadata })),
-    }));
-    let rows: { ord: number; status: string; revision: string; tx: string | null; pos: string | null }[];
-    try {
-      ({ rows } = await this.pool.query({ name: 'opsledger_es_append_many', text: 'SELECT ord, status, revision, tx, pos FROM es_append_many($1::jsonb)', values: [JSON.stringify(payload)] }));
-    } catch (error) {
-      for (const p of batch) p.reject(error);
-      return;
-    }
-    const wrote = new Set<string>();
-    for (const row of rows) {
-      const p = batch[row.ord - 1];
-      if (row.status === 'ok' || row.status === 'duplicate') {
-        if (row.status === 'ok') for (const e of p.events) wrote.add(e.type);
-        p.resolve({ nextExpectedRevision: BigInt(row.revision), position: { commit: BigInt(row.tx!), prepare: BigInt(row.pos!) } });
-      } else if (row.status === 'wrong_expected') {
-        const actual = BigInt(row.revision);
-        p.reject(new WrongExpectedVersionError(p.streamId, p.expected, actual < 0n ? 'no_stream' : actual));
-      } else {
-        p.reject(new IdempotencyConflictError(p.streamId, p.events[0].id));
-      }
-    }
-    // After the commit, never inside it: the store's notifier wakes local subscribers at once and NOTIFYs the rest.
-    if (wrote.size) this.postgres?.published(wrote);
+    if (!this.group) return this.store.appendToStream(streamId, events, { expectedRevision: expected });
+    return this.group.append(streamId, events, expected);
   }
 }

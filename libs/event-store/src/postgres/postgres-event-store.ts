@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
-import { EventStoreUnavailableError, IdempotencyConflictError, WrongExpectedVersionError } from '../errors.js';
 import { comparePositions, START } from '../position.js';
 import type {
   AllSubscription,
@@ -15,6 +14,7 @@ import type {
   RecordedEvent,
   SubscribeToAllOptions,
 } from '../types.js';
+import { GroupCommit, isConnectionError } from './group-commit.js';
 import { EventNotifier, type WakeFilter } from './notifier.js';
 
 interface EventRow {
@@ -86,16 +86,14 @@ function afterPosition(from: Position | 'start' | undefined): Position {
   return !from || from === 'start' ? START : from;
 }
 
-function isConnectionError(error: unknown): boolean {
-  const code = (error as { code?: string }).code;
-  return !code || /^(08|57P0|53)/.test(code) || code === 'ECONNREFUSED' || code === 'ECONNRESET';
-}
 
 export interface PostgresEventStoreOptions {
   /** Used for the LISTEN connection (a pool client cannot be held for it). */
   connectionString: string;
   /** Fallback poll interval when no notification arrives. */
   pollIntervalMs?: number;
+  /** Append transactions open at once (GroupCommit); appends asked meanwhile share the next one. */
+  appendsInFlight?: number;
 }
 
 export class PostgresEventStore implements EventStore {
@@ -104,44 +102,21 @@ export class PostgresEventStore implements EventStore {
   private readonly subscriptions = new Set<AllSubscription>();
   private readonly pollIntervalMs: number;
   private started: Promise<void> | null = null;
+  private readonly appends: GroupCommit;
 
   constructor(private readonly pool: pg.Pool, options: PostgresEventStoreOptions) {
     this.notifier = new EventNotifier(pool, options.connectionString);
     this.pollIntervalMs = options.pollIntervalMs ?? 1000;
+    this.appends = new GroupCommit(pool, (types) => this.notifier.published(types), { maxInFlight: options.appendsInFlight });
   }
 
-  async appendToStream(streamId: string, events: readonly NewEvent[], options: AppendOptions = {}): Promise<AppendResult> {
-    if (events.length === 0) throw new Error('appendToStream needs at least one event');
-    const expected = options.expectedRevision ?? 'any';
-    const mode = typeof expected === 'bigint' ? 'exact' : expected;
-    const payload = JSON.stringify(events.map((e) => ({ id: e.id, type: e.type, data: e.data ?? null, metadata: e.metadata })));
-    let row: { status: string; revision: string; tx: string | null; pos: string | null };
-    try {
-      // A named statement: each connection parses and plans it once instead of on every append.
-      const result = await this.pool.query({
-        name: 'opsledger_es_append',
-        text: 'SELECT status, revision, tx, pos FROM es_append($1, $2, $3, $4::jsonb)',
-        values: [streamId, mode, typeof expected === 'bigint' ? expected.toString() : null, payload],
-      });
-      row = result.rows[0];
-    } catch (error) {
-      if ((error as { code?: string }).code === '23505') {
-        // The event id exists in another stream (unique violation inside the insert).
-        throw new IdempotencyConflictError(streamId, events[0].id);
-      }
-      if (isConnectionError(error)) throw new EventStoreUnavailableError('postgres event store unavailable', error);
-      throw error;
-    }
-    if (row.status === 'wrong_expected') {
-      const actual = BigInt(row.revision);
-      throw new WrongExpectedVersionError(streamId, expected, actual < 0n ? 'no_stream' : actual);
-    }
-    if (row.status === 'id_conflict') throw new IdempotencyConflictError(streamId, events[0].id);
-    if (row.status === 'ok') this.notifier.published(events.map((e) => e.type));
-    return {
-      nextExpectedRevision: BigInt(row.revision),
-      position: { commit: BigInt(row.tx!), prepare: BigInt(row.pos!) },
-    };
+  /**
+   * Concurrent appends share transactions (GroupCommit): under load one commit carries many of them, alone
+   * an append goes out at once. Each resolves after its commit with the answer it would get on its own.
+   */
+  appendToStream(streamId: string, events: readonly NewEvent[], options: AppendOptions = {}): Promise<AppendResult> {
+    if (events.length === 0) return Promise.reject(new Error('appendToStream needs at least one event'));
+    return this.appends.append(streamId, events, options.expectedRevision ?? 'any');
   }
 
   /** After a commit that wrote events some other way (AppendBatcher): wakes this process's subscribers at once, others by NOTIFY. */

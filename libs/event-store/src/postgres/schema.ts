@@ -145,4 +145,39 @@ BEGIN
 END;
 $$;`,
   },
+  {
+    // Every append goes through groups now (GroupCommit), with any expected-revision mode. The group takes the
+    // lock of every stream it writes before it writes any, in one order (so concurrent groups cannot deadlock):
+    // its transaction id is assigned at its first write, when no other writer can still be ahead of it on any of
+    // its streams, so $all keeps each stream's order for 'any' and 'stream_exists' appends as well.
+    id: 'event-store/003-append-many-locks-first',
+    sql: `
+CREATE OR REPLACE FUNCTION es_append_many(p_appends jsonb)
+RETURNS TABLE (ord int, status text, revision bigint, tx text, pos bigint)
+LANGUAGE plpgsql AS $$
+DECLARE
+  r record;
+  a record;
+BEGIN
+  FOR r IN SELECT DISTINCT hashtext(n.value->>'stream') AS h FROM jsonb_array_elements(p_appends) AS n ORDER BY 1
+  LOOP
+    PERFORM pg_advisory_xact_lock(1702, r.h);
+  END LOOP;
+  FOR r IN SELECT n.value AS v, n.ordinality::int AS o FROM jsonb_array_elements(p_appends) WITH ORDINALITY AS n
+           ORDER BY hashtext(n.value->>'stream'), n.value->>'stream', n.ordinality
+  LOOP
+    IF r.v->>'mode' NOT IN ('any', 'no_stream', 'stream_exists', 'exact') THEN
+      RAISE EXCEPTION 'es_append_many: unknown mode %', r.v->>'mode';
+    END IF;
+    SELECT * INTO a FROM es_append(r.v->>'stream', r.v->>'mode', (r.v->>'expected')::bigint, r.v->'events');
+    ord := r.o;
+    status := a.status;
+    revision := a.revision;
+    tx := a.tx;
+    pos := a.pos;
+    RETURN NEXT;
+  END LOOP;
+END;
+$$;`,
+  },
 ];

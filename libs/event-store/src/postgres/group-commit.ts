@@ -1,0 +1,150 @@
+import type pg from 'pg';
+import { EventStoreUnavailableError, IdempotencyConflictError, WrongExpectedVersionError } from '../errors.js';
+import type { AppendResult, ExpectedRevision, NewEvent } from '../types.js';
+
+interface Pending {
+  streamId: string;
+  events: readonly NewEvent[];
+  expected: ExpectedRevision;
+  resolve(result: AppendResult): void;
+  reject(error: unknown): void;
+}
+
+interface AppendRow {
+  status: string;
+  revision: string;
+  tx: string | null;
+  pos: string | null;
+}
+
+export interface GroupCommitOptions {
+  /** Appends per transaction at most. */
+  maxBatch?: number;
+  /** Transactions open at once; appends asked meanwhile wait and go together in the next one. */
+  maxInFlight?: number;
+}
+
+export function isConnectionError(error: unknown): boolean {
+  const code = (error as { code?: string }).code;
+  return !code || /^(08|57P0|53)/.test(code) || code === 'ECONNREFUSED' || code === 'ECONNRESET';
+}
+
+function payloadOf(events: readonly NewEvent[]): { id: string; type: string; data: unknown; metadata: unknown }[] {
+  return events.map((e) => ({ id: e.id, type: e.type, data: e.data ?? null, metadata: e.metadata }));
+}
+
+function modeOf(expected: ExpectedRevision): string {
+  return typeof expected === 'bigint' ? 'exact' : expected;
+}
+
+/**
+ * Appends to the postgres event store, committed in groups: appends asked in the same tick, or while
+ * `maxInFlight` transactions are being written, share the next transaction (one commit, one wake-up of the
+ * subscribers) instead of paying a commit each. An append asked alone goes out at once, as one call of
+ * es_append. A group is one call of es_append_many, which locks every stream of the group before it writes
+ * any, so all expected-revision modes keep their meaning and $all their order. Each append gets the answer
+ * it would get on its own: a wrong expected revision or an id used elsewhere fails that append only, and if
+ * the group's transaction fails as a whole (an error raised inside it), its appends are written again one
+ * by one so that only the one at fault fails. Every promise settles after its transaction's commit.
+ */
+export class GroupCommit {
+  private readonly queue: Pending[] = [];
+  private inFlight = 0;
+  private readonly maxBatch: number;
+  private readonly maxInFlight: number;
+
+  constructor(
+    private readonly pool: pg.Pool,
+    /** After a commit that wrote events (not on duplicates): the types written. */
+    private readonly onWritten: (types: Set<string>) => void,
+    options: GroupCommitOptions = {},
+  ) {
+    this.maxBatch = options.maxBatch ?? 256;
+    this.maxInFlight = options.maxInFlight ?? 2;
+  }
+
+  append(streamId: string, events: readonly NewEvent[], expected: ExpectedRevision): Promise<AppendResult> {
+    if (events.length === 0) return Promise.reject(new Error('an append needs at least one event'));
+    return new Promise((resolve, reject) => {
+      this.queue.push({ streamId, events, expected, resolve, reject });
+      if (this.queue.length === 1) setImmediate(() => this.flush());
+    });
+  }
+
+  private flush(): void {
+    while (this.queue.length && this.inFlight < this.maxInFlight) {
+      const batch = this.queue.splice(0, this.maxBatch);
+      this.inFlight++;
+      void this.write(batch).finally(() => {
+        this.inFlight--;
+        this.flush();
+      });
+    }
+  }
+
+  private async write(batch: Pending[]): Promise<void> {
+    if (batch.length === 1) return this.writeOne(batch[0]);
+    let rows: (AppendRow & { ord: number })[];
+    try {
+      ({ rows } = await this.pool.query({
+        name: 'opsledger_es_append_many',
+        text: 'SELECT ord, status, revision, tx, pos FROM es_append_many($1::jsonb)',
+        values: [
+          JSON.stringify(
+            batch.map((p) => ({ stream: p.streamId, mode: modeOf(p.expected), expected: typeof p.expected === 'bigint' ? p.expected.toString() : null, events: payloadOf(p.events) })),
+          ),
+        ],
+      }));
+    } catch (error) {
+      if (isConnectionError(error)) {
+        const unavailable = new EventStoreUnavailableError('postgres event store unavailable', error);
+        for (const p of batch) p.reject(unavailable);
+        return;
+      }
+      // Nothing of the group was written: each append on its own, so that only the one at fault fails.
+      for (const p of batch) await this.writeOne(p);
+      return;
+    }
+    const written = new Set<string>();
+    for (const row of rows) this.settle(batch[row.ord - 1], row, written);
+    if (written.size) this.onWritten(written);
+  }
+
+  private async writeOne(p: Pending): Promise<void> {
+    let row: AppendRow;
+    try {
+      // A named statement: each connection parses and plans it once instead of on every append.
+      const result = await this.pool.query<AppendRow>({
+        name: 'opsledger_es_append',
+        text: 'SELECT status, revision, tx, pos FROM es_append($1, $2, $3, $4::jsonb)',
+        values: [p.streamId, modeOf(p.expected), typeof p.expected === 'bigint' ? p.expected.toString() : null, JSON.stringify(payloadOf(p.events))],
+      });
+      row = result.rows[0];
+    } catch (error) {
+      if ((error as { code?: string }).code === '23505') {
+        // The event id exists in another stream (unique violation inside the insert).
+        p.reject(new IdempotencyConflictError(p.streamId, p.events[0].id));
+      } else if (isConnectionError(error)) {
+        p.reject(new EventStoreUnavailableError('postgres event store unavailable', error));
+      } else {
+        p.reject(error);
+      }
+      return;
+    }
+    const written = new Set<string>();
+    this.settle(p, row, written);
+    if (written.size) this.onWritten(written);
+  }
+
+  private settle(p: Pending, row: AppendRow, written: Set<string>): void {
+    if (row.status === 'ok' || row.status === 'duplicate') {
+      if (row.status === 'ok') for (const e of p.events) written.add(e.type);
+      p.resolve({ nextExpectedRevision: BigInt(row.revision), position: { commit: BigInt(row.tx!), prepare: BigInt(row.pos!) } });
+    } else if (row.status === 'wrong_expected') {
+      const actual = BigInt(row.revision);
+      p.reject(new WrongExpectedVersionError(p.streamId, p.expected, actual < 0n ? 'no_stream' : actual));
+    } else {
+      p.reject(new IdempotencyConflictError(p.streamId, p.events[0].id));
+    }
+  }
+}

@@ -92,8 +92,6 @@ export interface PostgresEventStoreOptions {
   connectionString: string;
   /** Fallback poll interval when no notification arrives. */
   pollIntervalMs?: number;
-  /** Append transactions open at once (GroupCommit); appends asked meanwhile share the next one. */
-  appendsInFlight?: number;
 }
 
 export class PostgresEventStore implements EventStore {
@@ -107,7 +105,7 @@ export class PostgresEventStore implements EventStore {
   constructor(private readonly pool: pg.Pool, options: PostgresEventStoreOptions) {
     this.notifier = new EventNotifier(pool, options.connectionString);
     this.pollIntervalMs = options.pollIntervalMs ?? 1000;
-    this.appends = new GroupCommit(pool, (types) => this.notifier.published(types), { maxInFlight: options.appendsInFlight });
+    this.appends = new GroupCommit(pool, (types) => this.notifier.published(types));
   }
 
   /**

@@ -37,7 +37,7 @@ function modeOf(expected: ExpectedRevision): string {
 
 /**
  * Appends to the postgres event store, committed in groups: appends asked in the same tick, or while
- * `two transactions are being written, share the next transaction (one commit, one wake-up of the
+ * two transactions are being written, share the next transaction (one commit, one wake-up of the
  * subscribers) instead of paying a commit each. An append asked alone goes out at once, as one call of
  * es_append. A group is one call of es_append_many, which locks every stream of the group before it writes
  * any, so all expected-revision modes keep their meaning and $all their order. Each append gets the answer

@@ -185,8 +185,10 @@ async function run(ctx: BenchContext): Promise<void> {
     ctx.report.log(`backlog: ${EVENTS} events written while the process manager is stopped`);
     await receiver.reset();
     pm.child.kill('SIGSTOP');
+    const writing = now();
     await appendAll(EVENTS, 16);
     const resumed = now();
+    ctx.report.log(`the writer alone (nothing delivering): ${formatNumber(EVENTS / ((resumed - writing) / 1000))} appends/s`);
     pm.child.kill('SIGCONT');
     await receiver.until(EVENTS * ENDPOINTS, 600_000);
     const oursBacklogRate = (EVENTS * ENDPOINTS) / ((receiver.lastAt - resumed) / 1000);

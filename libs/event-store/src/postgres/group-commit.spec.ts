@@ -86,6 +86,24 @@ describe('group commit of the postgres event store', () => {
     expect(await store.readStream(`err${run}-bad`)).toEqual([]);
   });
 
+  test('large appends are split over several groups; each is written whole', async () => {
+    const run = randomUUID().slice(0, 8);
+    // About 400,000 characters each: at most two fit the group limit (1 MiB of characters).
+    const big = (i: number) => ({ ...newEvent('Large'), data: { i, blob: 'x'.repeat(400_000) } });
+    const results = await Promise.all([
+      ...Array.from({ length: 8 }, (_, i) => store.appendToStream(`big${run}-${i}`, [big(i)], { expectedRevision: 'no_stream' })),
+      ...Array.from({ length: 40 }, (_, i) => store.appendToStream(`small${run}-${i}`, [newEvent('Small')], { expectedRevision: 'no_stream' })),
+    ]);
+    const commits = new Map<bigint, number>();
+    for (const r of results.slice(0, 8)) commits.set(r.position.commit, (commits.get(r.position.commit) ?? 0) + 1);
+    expect(commits.size).toBeGreaterThanOrEqual(4);
+    expect(Math.max(...commits.values())).toBeLessThanOrEqual(2);
+    // The small ones still share transactions.
+    expect(new Set(results.slice(8).map((r) => r.position.commit)).size).toBeLessThan(10);
+    const [read] = await store.readStream(`big${run}-5`);
+    expect(read.data).toEqual({ i: 5, blob: 'x'.repeat(400_000) });
+  });
+
   test("'any' appends of concurrent groups to shared streams: $all keeps every stream's order", async () => {
     const run = randomUUID().slice(0, 8);
     // Two stores on one database: their groups run in separate transactions at the same time, and each store

@@ -6,6 +6,8 @@ interface Pending {
   streamId: string;
   events: readonly NewEvent[];
   expected: ExpectedRevision;
+  /** The events as es_append takes them, serialized once. */
+  json: string;
   resolve(result: AppendResult): void;
   reject(error: unknown): void;
 }
@@ -19,6 +21,12 @@ interface AppendRow {
 
 /** Appends per transaction at most. */
 const MAX_BATCH = 256;
+/**
+ * Characters of events per transaction, past which a group takes no more appends (one larger append still
+ * goes alone): a few large documents do not turn into one statement of tens of megabytes that the small
+ * appends queued with them would wait for.
+ */
+const MAX_GROUP_CHARS = 1024 * 1024;
 /** Transactions open at once; appends asked meanwhile wait and go together in the next one (1, 2 and 4 measured alike). */
 const MAX_IN_FLIGHT = 2;
 
@@ -27,8 +35,12 @@ export function isConnectionError(error: unknown): boolean {
   return !code || /^(08|57P0|53)/.test(code) || code === 'ECONNREFUSED' || code === 'ECONNRESET';
 }
 
-function payloadOf(events: readonly NewEvent[]): { id: string; type: string; data: unknown; metadata: unknown }[] {
-  return events.map((e) => ({ id: e.id, type: e.type, data: e.data ?? null, metadata: e.metadata }));
+function serialize(events: readonly NewEvent[]): string {
+  return JSON.stringify(events.map((e) => ({ id: e.id, type: e.type, data: e.data ?? null, metadata: e.metadata })));
+}
+
+function expectedOf(expected: ExpectedRevision): string | null {
+  return typeof expected === 'bigint' ? expected.toString() : null;
 }
 
 function modeOf(expected: ExpectedRevision): string {
@@ -57,15 +69,27 @@ export class GroupCommit {
 
   append(streamId: string, events: readonly NewEvent[], expected: ExpectedRevision): Promise<AppendResult> {
     if (events.length === 0) return Promise.reject(new Error('an append needs at least one event'));
+    let json: string;
+    try {
+      json = serialize(events);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     return new Promise((resolve, reject) => {
-      this.queue.push({ streamId, events, expected, resolve, reject });
+      this.queue.push({ streamId, events, expected, json, resolve, reject });
       if (this.queue.length === 1) setImmediate(() => this.flush());
     });
   }
 
   private flush(): void {
     while (this.queue.length && this.inFlight < MAX_IN_FLIGHT) {
-      const batch = this.queue.splice(0, MAX_BATCH);
+      let count = 0;
+      let chars = 0;
+      while (count < this.queue.length && count < MAX_BATCH && (count === 0 || chars + this.queue[count].json.length <= MAX_GROUP_CHARS)) {
+        chars += this.queue[count].json.length;
+        count++;
+      }
+      const batch = this.queue.splice(0, count);
       this.inFlight++;
       void this.write(batch).finally(() => {
         this.inFlight--;
@@ -81,11 +105,8 @@ export class GroupCommit {
       ({ rows } = await this.pool.query({
         name: 'opsledger_es_append_many',
         text: 'SELECT ord, status, revision, tx, pos FROM es_append_many($1::jsonb)',
-        values: [
-          JSON.stringify(
-            batch.map((p) => ({ stream: p.streamId, mode: modeOf(p.expected), expected: typeof p.expected === 'bigint' ? p.expected.toString() : null, events: payloadOf(p.events) })),
-          ),
-        ],
+        // The events go in as serialized by append(), not serialized again.
+        values: [`[${batch.map((p) => `{"stream":${JSON.stringify(p.streamId)},"mode":${JSON.stringify(modeOf(p.expected))},"expected":${JSON.stringify(expectedOf(p.expected))},"events":${p.json}}`).join(',')}]`],
       }));
     } catch (error) {
       if (isConnectionError(error)) {
@@ -109,7 +130,7 @@ export class GroupCommit {
       const result = await this.pool.query<AppendRow>({
         name: 'opsledger_es_append',
         text: 'SELECT status, revision, tx, pos FROM es_append($1, $2, $3, $4::jsonb)',
-        values: [p.streamId, modeOf(p.expected), typeof p.expected === 'bigint' ? p.expected.toString() : null, JSON.stringify(payloadOf(p.events))],
+        values: [p.streamId, modeOf(p.expected), expectedOf(p.expected), p.json],
       });
       row = result.rows[0];
     } catch (error) {

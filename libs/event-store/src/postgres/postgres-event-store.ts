@@ -86,7 +86,6 @@ function afterPosition(from: Position | 'start' | undefined): Position {
   return !from || from === 'start' ? START : from;
 }
 
-
 export interface PostgresEventStoreOptions {
   /** Used for the LISTEN connection (a pool client cannot be held for it). */
   connectionString: string;

@@ -68,7 +68,7 @@ export class GroupCommit {
   ) {}
 
   append(streamId: string, events: readonly NewEvent[], expected: ExpectedRevision): Promise<AppendResult> {
-    if (events.length === 0) return Promise.reject(new Error('an append needs at least one event'));
+    if (events.length === 0) return Promise.reject(new Error('appendToStream needs at least one event'));
     let json: string;
     try {
       json = serialize(events);

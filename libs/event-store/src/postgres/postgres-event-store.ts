@@ -112,7 +112,6 @@ export class PostgresEventStore implements EventStore {
    * an append goes out at once. Each resolves after its commit with the answer it would get on its own.
    */
   appendToStream(streamId: string, events: readonly NewEvent[], options: AppendOptions = {}): Promise<AppendResult> {
-    if (events.length === 0) return Promise.reject(new Error('appendToStream needs at least one event'));
     return this.appends.append(streamId, events, options.expectedRevision ?? 'any');
   }
 
